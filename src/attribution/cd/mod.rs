@@ -1,0 +1,105 @@
+//! Contextual Decomposition (Murdoch, Liu & Yu, ICLR 2018) for one-layer LSTM classifiers.
+//!
+//! The recurrence is the authors' (`sent_util.CD`, spec §1.4 and `fixtures/cd_reference/README.md`):
+//! each gate is linearised by the three-player Shapley split with the bias first, the output gate is
+//! not decomposed, and `tanh(c)` is split between β and γ by the two-player Shapley value. The three
+//! [`Convention`]s differ only in where the bias×bias product `σ(b_i)⊙tanh(b_g)` goes.
+
+mod engine;
+mod lanes;
+mod reference;
+
+pub use engine::decompose;
+pub use lanes::recurrent_rows;
+pub use reference::decompose_one_span;
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::{Attribution, AttributionError, Span, SpanAttribution, check_spans};
+use crate::model::LstmClassifier;
+use crate::numeric::Real;
+
+/// Where the bias×bias product of the input gate and candidate goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Convention {
+    /// Always to γ, as the paper states (eq. 32; spec §5.1).
+    #[default]
+    Paper,
+    /// To β at steps `start <= t < stop` (inclusive stop), as the authors' `sent_util.CD` does.
+    Murdoch2018,
+    /// To β at steps inside the span, as ACD's `cd_text` does (so the whole sentence gets γ = 0).
+    Acd,
+}
+
+impl Convention {
+    pub const ALL: [Convention; 3] = [Convention::Paper, Convention::Murdoch2018, Convention::Acd];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Convention::Paper => "paper",
+            Convention::Murdoch2018 => "murdoch2018",
+            Convention::Acd => "acd",
+        }
+    }
+
+    /// Whether the bias×bias product belongs to β at step `t` for `span`.
+    pub fn bias_product_relevant(self, span: Span, t: usize) -> bool {
+        match self {
+            Convention::Paper => false,
+            Convention::Murdoch2018 => span.start <= t && t + 1 < span.end,
+            Convention::Acd => span.contains(t),
+        }
+    }
+}
+
+impl fmt::Display for Convention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Convention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Convention::ALL
+            .into_iter()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| format!("unknown CD convention `{s}`; expected one of paper, murdoch2018, acd"))
+    }
+}
+
+/// CD under one convention, as an [`Attribution`] method, computed by the batched engine.
+#[derive(Debug, Clone, Copy)]
+pub struct ContextualDecomposition<'m, R: Real> {
+    model: &'m LstmClassifier<R>,
+    convention: Convention,
+}
+
+impl<'m, R: Real> ContextualDecomposition<'m, R> {
+    pub fn new(model: &'m LstmClassifier<R>, convention: Convention) -> Self {
+        Self { model, convention }
+    }
+}
+
+impl<R: Real> Attribution for ContextualDecomposition<'_, R> {
+    fn method(&self) -> &'static str {
+        "cd"
+    }
+
+    fn variant(&self) -> &'static str {
+        self.convention.name()
+    }
+
+    fn attribute(
+        &self,
+        token_ids: &[usize],
+        spans: &[Span],
+    ) -> Result<Vec<SpanAttribution>, AttributionError> {
+        check_spans(spans, token_ids.len())?;
+        let trace = self.model.forward(token_ids)?;
+        Ok(decompose(self.model, &trace, spans, self.convention))
+    }
+}

@@ -1,0 +1,256 @@
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, s};
+
+use super::ModelError;
+use crate::numeric::Real;
+
+/// A one-layer unidirectional LSTM classifier: embedding, `nn.LSTM`, linear output on the last state.
+///
+/// Weight matrices keep PyTorch's layout: the rows of `w_ih`, `w_hh` and `bias` are four blocks of
+/// `hidden` rows in gate order i, f, g, o.
+#[derive(Debug, Clone)]
+pub struct LstmClassifier<R: Real> {
+    embedding: Array2<R>,
+    w_ih: Array2<R>,
+    w_hh: Array2<R>,
+    bias: Array1<R>,
+    w_out: Array2<R>,
+    b_out: Array1<R>,
+}
+
+/// Every intermediate of one forward pass, kept because CD reuses them for all spans of a sentence.
+///
+/// Row `t` of each matrix belongs to time step `t`; gate blocks are ordered i, f, g, o.
+#[derive(Debug, Clone)]
+pub struct ForwardTrace<R: Real> {
+    /// Input products `W_ih x_t` without bias, `(T, 4H)`.
+    pub input_products: Array2<R>,
+    /// Full gate pre-activations `W_ih x_t + W_hh h_(t-1) + b`, `(T, 4H)`.
+    pub preactivations: Array2<R>,
+    /// Gate values σ(i), σ(f), tanh(g), σ(o), `(T, 4H)`.
+    pub gates: Array2<R>,
+    /// Cell states `c_t`, `(T, H)`.
+    pub cells: Array2<R>,
+    /// `tanh(c_t)`, `(T, H)`.
+    pub tanh_cells: Array2<R>,
+    /// Hidden states `h_t`, `(T, H)`.
+    pub hidden: Array2<R>,
+    /// Output of the last step including the output bias.
+    pub logits: Vec<f64>,
+}
+
+impl<R: Real> LstmClassifier<R> {
+    /// Builds a classifier from PyTorch-layout tensors; `bias` is `bias_ih + bias_hh`.
+    ///
+    /// Shapes are checked against each other; the loader reports file-level errors before this.
+    pub fn from_parts(
+        embedding: Array2<R>,
+        w_ih: Array2<R>,
+        w_hh: Array2<R>,
+        bias: Array1<R>,
+        w_out: Array2<R>,
+        b_out: Array1<R>,
+    ) -> Result<Self, ModelError> {
+        let hidden = w_hh.ncols();
+        let emb = embedding.ncols();
+        let classes = w_out.nrows();
+        let checks: [(&str, Vec<usize>, Vec<usize>); 5] = [
+            ("lstm.weight_ih_l0", vec![4 * hidden, emb], w_ih.shape().to_vec()),
+            ("lstm.weight_hh_l0", vec![4 * hidden, hidden], w_hh.shape().to_vec()),
+            ("lstm.bias", vec![4 * hidden], bias.shape().to_vec()),
+            ("hidden_to_label.weight", vec![classes, hidden], w_out.shape().to_vec()),
+            ("hidden_to_label.bias", vec![classes], b_out.shape().to_vec()),
+        ];
+        for (tensor, expected, actual) in checks {
+            if expected != actual || expected.contains(&0) {
+                return Err(ModelError::Shape {
+                    path: "<memory>".into(),
+                    tensor: tensor.to_string(),
+                    expected: format!("{expected:?}"),
+                    actual,
+                });
+            }
+        }
+        Ok(Self {
+            embedding,
+            w_ih,
+            w_hh,
+            bias,
+            w_out,
+            b_out,
+        })
+    }
+
+    /// A classifier with PyTorch's default initialisation (embeddings N(0, 1); LSTM and output
+    /// weights U(-1/√H, 1/√H)) drawn from a seeded generator, for tests, benchmarks and training.
+    pub fn seeded_random(
+        vocab: usize,
+        embedding_dim: usize,
+        hidden: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Self {
+        let mut rng = SplitMix64(seed);
+        let bound = 1.0 / (hidden as f64).sqrt();
+        let mut uniform = |rows: usize, cols: usize| {
+            Array2::from_shape_fn((rows, cols), |_| R::from_f64(bound * (2.0 * rng.unit() - 1.0)))
+        };
+        let w_ih = uniform(4 * hidden, embedding_dim);
+        let w_hh = uniform(4 * hidden, hidden);
+        let bias = uniform(1, 4 * hidden).row(0).to_owned() + uniform(1, 4 * hidden).row(0);
+        let w_out = uniform(classes, hidden);
+        let b_out = uniform(1, classes).row(0).to_owned();
+        let embedding = Array2::from_shape_fn((vocab, embedding_dim), |_| R::from_f64(rng.normal()));
+        Self::from_parts(embedding, w_ih, w_hh, bias, w_out, b_out)
+            .expect("shapes are consistent by construction")
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.embedding.nrows()
+    }
+
+    pub fn embedding_dim(&self) -> usize {
+        self.embedding.ncols()
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.w_hh.ncols()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.w_out.nrows()
+    }
+
+    pub fn embedding(&self) -> ArrayView2<'_, R> {
+        self.embedding.view()
+    }
+
+    /// Input-to-hidden weights `(4H, E)`, gate blocks i, f, g, o.
+    pub fn w_ih(&self) -> ArrayView2<'_, R> {
+        self.w_ih.view()
+    }
+
+    /// Hidden-to-hidden weights `(4H, H)`, gate blocks i, f, g, o.
+    pub fn w_hh(&self) -> ArrayView2<'_, R> {
+        self.w_hh.view()
+    }
+
+    /// `bias_ih + bias_hh`, `(4H)`.
+    pub fn bias(&self) -> ArrayView1<'_, R> {
+        self.bias.view()
+    }
+
+    /// Output weights `(C, H)`.
+    pub fn w_out(&self) -> ArrayView2<'_, R> {
+        self.w_out.view()
+    }
+
+    /// Output bias `(C)`.
+    pub fn b_out(&self) -> ArrayView1<'_, R> {
+        self.b_out.view()
+    }
+
+    /// Checks that a sentence is non-empty and every id is an embedding row.
+    pub fn check_ids(&self, ids: &[usize]) -> Result<(), ModelError> {
+        if ids.is_empty() {
+            return Err(ModelError::EmptySentence);
+        }
+        match ids.iter().find(|&&id| id >= self.vocab_size()) {
+            Some(&id) => Err(ModelError::TokenId {
+                id,
+                vocab_size: self.vocab_size(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the LSTM from zero initial state over `ids`, as PyTorch `nn.LSTM` does.
+    pub fn forward(&self, ids: &[usize]) -> Result<ForwardTrace<R>, ModelError> {
+        self.check_ids(ids)?;
+        let h = self.hidden_size();
+        let steps = ids.len();
+        let embedded = self.embedding.select(Axis(0), ids);
+        let input_products = embedded.dot(&self.w_ih.t());
+        let mut preactivations = Array2::<R>::zeros((steps, 4 * h));
+        let mut gates = Array2::<R>::zeros((steps, 4 * h));
+        let mut cells = Array2::<R>::zeros((steps, h));
+        let mut tanh_cells = Array2::<R>::zeros((steps, h));
+        let mut hidden = Array2::<R>::zeros((steps, h));
+        for t in 0..steps {
+            let mut z = preactivations.row_mut(t);
+            z.assign(&input_products.row(t));
+            z += &self.bias;
+            if t > 0 {
+                z += &self.w_hh.dot(&hidden.row(t - 1));
+            }
+            let mut gate = gates.row_mut(t);
+            for (k, (g, &zk)) in gate.iter_mut().zip(z.iter()).enumerate() {
+                *g = if (2 * h..3 * h).contains(&k) {
+                    zk.tanh_act()
+                } else {
+                    zk.sigmoid()
+                };
+            }
+            for j in 0..h {
+                let previous = if t > 0 { cells[[t - 1, j]] } else { R::zero() };
+                let c = gate[h + j] * previous + gate[j] * gate[2 * h + j];
+                cells[[t, j]] = c;
+                tanh_cells[[t, j]] = c.tanh_act();
+                hidden[[t, j]] = gate[3 * h + j] * tanh_cells[[t, j]];
+            }
+        }
+        let logits = self.output(hidden.row(steps - 1), true);
+        Ok(ForwardTrace {
+            input_products,
+            preactivations,
+            gates,
+            cells,
+            tanh_cells,
+            hidden,
+            logits,
+        })
+    }
+
+    /// `W_out · state` accumulated in f64, plus the output bias when `with_bias`.
+    pub fn output(&self, state: ArrayView1<'_, R>, with_bias: bool) -> Vec<f64> {
+        self.w_out
+            .rows()
+            .into_iter()
+            .zip(self.b_out.iter())
+            .map(|(w, &b)| {
+                let dot: f64 = w.iter().zip(state.iter()).map(|(&w, &x)| w.as_f64() * x.as_f64()).sum();
+                if with_bias { dot + b.as_f64() } else { dot }
+            })
+            .collect()
+    }
+
+    /// Gate block `k` (0 = i, 1 = f, 2 = g, 3 = o) of the recurrent weights.
+    pub fn w_hh_gate(&self, k: usize) -> ArrayView2<'_, R> {
+        let h = self.hidden_size();
+        self.w_hh.slice(s![k * h..(k + 1) * h, ..])
+    }
+}
+
+/// SplitMix64: a tiny, well-mixed generator, enough for reproducible initialisation.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal by Box-Muller.
+    fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.unit();
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}

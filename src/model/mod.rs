@@ -1,0 +1,58 @@
+//! LSTM sentiment classifiers in the layout of the authors' `LSTMSentiment` (PyTorch `nn.LSTM`).
+
+mod lstm;
+mod safetensors_io;
+mod vocab;
+
+pub use lstm::{ForwardTrace, LstmClassifier};
+pub use vocab::{Vocabulary, normalize_token};
+
+use std::path::PathBuf;
+
+/// Why a model or vocabulary could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a safetensors file: {message}")]
+    Format { path: PathBuf, message: String },
+    #[error("{path}: tensor `{tensor}` is missing")]
+    MissingTensor { path: PathBuf, tensor: String },
+    #[error("{path}: tensor `{tensor}` has dtype {dtype}; expected F32 or F64")]
+    Dtype {
+        path: PathBuf,
+        tensor: String,
+        dtype: String,
+    },
+    #[error("{path}: tensor `{tensor}` has shape {actual:?}; expected {expected}")]
+    Shape {
+        path: PathBuf,
+        tensor: String,
+        expected: String,
+        actual: Vec<usize>,
+    },
+    #[error("{path}: tensor `{tensor}` holds a non-finite value at flat index {index}")]
+    NonFinite {
+        path: PathBuf,
+        tensor: String,
+        index: usize,
+    },
+    #[error("{path}: {message}")]
+    Vocabulary { path: PathBuf, message: String },
+    #[error("the sentence is empty")]
+    EmptySentence,
+    #[error("token id {id} is outside the embedding of {vocab_size} rows")]
+    TokenId { id: usize, vocab_size: usize },
+    #[error(
+        "vocabulary {vocab_path} has {vocab_size} tokens but tensor `embed.weight` of {model_path} has {embedding_rows} rows"
+    )]
+    VocabularySize {
+        vocab_path: PathBuf,
+        model_path: PathBuf,
+        vocab_size: usize,
+        embedding_rows: usize,
+    },
+}
