@@ -25,5 +25,11 @@
 //! ```
 
 pub mod attribution;
+pub mod data;
+mod error;
+pub mod io;
 pub mod model;
 pub mod numeric;
+pub mod score;
+
+pub use error::{EXIT_INVALID_INPUT, EXIT_RUN_FAILURE, Error};

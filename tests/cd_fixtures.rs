@@ -56,7 +56,10 @@ struct Worst {
 
 impl Worst {
     fn new() -> Self {
-        Self { error: 0.0, at: String::new() }
+        Self {
+            error: 0.0,
+            at: String::new(),
+        }
     }
 
     fn record(&mut self, error: f64, at: impl FnOnce() -> String) {
@@ -69,7 +72,8 @@ impl Worst {
 
 /// Batched engine over every case of a model folder; returns the worst error.
 fn batched_engine_error<R: Real>(model_dir: &str, convention: Convention) -> Worst {
-    let model = LstmClassifier::<R>::load(&fixture(&format!("{model_dir}/model.safetensors"))).unwrap();
+    let model =
+        LstmClassifier::<R>::load(&fixture(&format!("{model_dir}/model.safetensors"))).unwrap();
     let sentences: Vec<Sentence> = read_jsonl(&fixture(&format!("{model_dir}/sentences.jsonl")));
     let cases: Vec<Case> = read_jsonl(&fixture(&format!("{model_dir}/cases.jsonl")));
     let mut by_sentence: BTreeMap<usize, Vec<&Case>> = BTreeMap::new();
@@ -81,15 +85,23 @@ fn batched_engine_error<R: Real>(model_dir: &str, convention: Convention) -> Wor
     for sentence in &sentences {
         let cases = &by_sentence[&sentence.sentence];
         let t = sentence.ids.len();
-        assert_eq!(cases.len(), t * (t + 1) / 2, "every span of sentence {}", sentence.sentence);
+        assert_eq!(
+            cases.len(),
+            t * (t + 1) / 2,
+            "every span of sentence {}",
+            sentence.sentence
+        );
         let spans: Vec<Span> = cases.iter().map(|c| c.span()).collect();
         let trace = model.forward(&sentence.ids).unwrap();
         let results = decompose(&model, &trace, &spans, convention);
         for (case, got) in cases.iter().zip(&results) {
             assert_eq!(got.span, case.span());
             let want = case.expected(convention);
-            let error = max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
-            worst.record(error, || format!("sentence {} span {:?}", sentence.sentence, got.span));
+            let error =
+                max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
+            worst.record(error, || {
+                format!("sentence {} span {:?}", sentence.sentence, got.span)
+            });
         }
     }
     worst
@@ -131,22 +143,36 @@ fn batched_engine_matches_authors_code_medium() {
 #[test]
 fn one_span_implementation_matches_authors_code() {
     for model_dir in ["cd_reference/small", "cd_reference/medium"] {
-        let model = LstmClassifier::<f64>::load(&fixture(&format!("{model_dir}/model.safetensors"))).unwrap();
-        let sentences: Vec<Sentence> = read_jsonl(&fixture(&format!("{model_dir}/sentences.jsonl")));
+        let model =
+            LstmClassifier::<f64>::load(&fixture(&format!("{model_dir}/model.safetensors")))
+                .unwrap();
+        let sentences: Vec<Sentence> =
+            read_jsonl(&fixture(&format!("{model_dir}/sentences.jsonl")));
         let cases: Vec<Case> = read_jsonl(&fixture(&format!("{model_dir}/cases.jsonl")));
         let mut worst = Worst::new();
         for case in &cases {
             let sentence = &sentences[case.sentence];
             for convention in Convention::ALL {
-                let got =
-                    decompose_one_span(&model, &sentence.ids, &sentence.logits, case.span(), convention)
-                        .unwrap();
+                let got = decompose_one_span(
+                    &model,
+                    &sentence.ids,
+                    &sentence.logits,
+                    case.span(),
+                    convention,
+                )
+                .unwrap();
                 let want = case.expected(convention);
-                let error = max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
+                let error =
+                    max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
                 worst.record(error, || format!("{convention} {:?}", case.span()));
             }
         }
-        assert!(worst.error <= F64_TOLERANCE, "{model_dir}: {} at {}", worst.error, worst.at);
+        assert!(
+            worst.error <= F64_TOLERANCE,
+            "{model_dir}: {} at {}",
+            worst.error,
+            worst.at
+        );
     }
 }
 
@@ -157,10 +183,20 @@ fn forward_pass_matches_pytorch_logits() {
         let model_path = fixture(&format!("{model_dir}/model.safetensors"));
         let f32_model = LstmClassifier::<f32>::load(&model_path).unwrap();
         let f64_model = LstmClassifier::<f64>::load(&model_path).unwrap();
-        vocab.check_matches(&model_path, f32_model.vocab_size()).unwrap();
+        vocab
+            .check_matches(&model_path, f32_model.vocab_size())
+            .unwrap();
         for sentence in read_jsonl::<Sentence>(&fixture(&format!("{model_dir}/sentences.jsonl"))) {
-            let ids: Vec<usize> = sentence.tokens.iter().map(|t| vocab.lookup(t).unwrap()).collect();
-            assert_eq!(ids, sentence.ids, "vocabulary lookup of sentence {}", sentence.sentence);
+            let ids: Vec<usize> = sentence
+                .tokens
+                .iter()
+                .map(|t| vocab.lookup(t).unwrap())
+                .collect();
+            assert_eq!(
+                ids, sentence.ids,
+                "vocabulary lookup of sentence {}",
+                sentence.sentence
+            );
             let f32_logits = f32_model.forward(&ids).unwrap().logits;
             let f64_logits = f64_model.forward(&ids).unwrap().logits;
             assert!(max_abs_diff(&f32_logits, &sentence.logits_f32) <= F32_TOLERANCE);
@@ -194,8 +230,17 @@ fn torch_trained_sst_model_reproduces_logits_and_accuracy() {
     let model_path = fixture("torch_sst/model.safetensors");
     let model = LstmClassifier::<f32>::load(&model_path).unwrap();
     let vocab = Vocabulary::load(&fixture("torch_sst/vocab.json")).unwrap();
-    vocab.check_matches(&model_path, model.vocab_size()).unwrap();
-    assert_eq!((model.embedding_dim(), model.hidden_size(), model.num_classes()), (50, 168, 2));
+    vocab
+        .check_matches(&model_path, model.vocab_size())
+        .unwrap();
+    assert_eq!(
+        (
+            model.embedding_dim(),
+            model.hidden_size(),
+            model.num_classes()
+        ),
+        (50, 168, 2)
+    );
     let predictions: Vec<Prediction> = read_jsonl(&fixture("torch_sst/predictions.jsonl"));
     let mut worst = 0.0_f64;
     let mut correct: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
@@ -219,8 +264,11 @@ fn torch_trained_sst_model_cd_matches_authors_code() {
     let model = LstmClassifier::<f32>::load(&fixture("torch_sst/model.safetensors")).unwrap();
     let vocab = Vocabulary::load(&fixture("torch_sst/vocab.json")).unwrap();
     let predictions: Vec<Prediction> = read_jsonl(&fixture("torch_sst/predictions.jsonl"));
-    let dev: BTreeMap<usize, &Prediction> =
-        predictions.iter().filter(|p| p.split == "dev").map(|p| (p.index, p)).collect();
+    let dev: BTreeMap<usize, &Prediction> = predictions
+        .iter()
+        .filter(|p| p.split == "dev")
+        .map(|p| (p.index, p))
+        .collect();
     let cases: Vec<TreeCase> = read_jsonl(&fixture("torch_sst/cd_cases.jsonl"));
     let mut by_sentence: BTreeMap<usize, Vec<&TreeCase>> = BTreeMap::new();
     for case in &cases {
@@ -230,20 +278,39 @@ fn torch_trained_sst_model_cd_matches_authors_code() {
     for convention in Convention::ALL {
         let mut worst = Worst::new();
         for (index, cases) in &by_sentence {
-            let ids: Vec<usize> = dev[index].tokens.iter().map(|t| vocab.lookup(t).unwrap()).collect();
-            let spans: Vec<Span> = cases.iter().map(|c| Span::new(c.start, c.stop + 1)).collect();
+            let ids: Vec<usize> = dev[index]
+                .tokens
+                .iter()
+                .map(|t| vocab.lookup(t).unwrap())
+                .collect();
+            let spans: Vec<Span> = cases
+                .iter()
+                .map(|c| Span::new(c.start, c.stop + 1))
+                .collect();
             let trace = model.forward(&ids).unwrap();
-            for (case, got) in cases.iter().zip(decompose(&model, &trace, &spans, convention)) {
+            for (case, got) in cases
+                .iter()
+                .zip(decompose(&model, &trace, &spans, convention))
+            {
                 let want = match convention {
                     Convention::Paper => &case.paper,
                     Convention::Murdoch2018 => &case.murdoch2018,
                     Convention::Acd => &case.acd,
                 };
-                let error = max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
+                let error =
+                    max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
                 worst.record(error, || format!("dev {index} {:?}", got.span));
             }
         }
-        eprintln!("torch_sst {convention}: batched f32 max abs error {:.2e} at {}", worst.error, worst.at);
-        assert!(worst.error <= F32_TOLERANCE, "{convention}: {} at {}", worst.error, worst.at);
+        eprintln!(
+            "torch_sst {convention}: batched f32 max abs error {:.2e} at {}",
+            worst.error, worst.at
+        );
+        assert!(
+            worst.error <= F32_TOLERANCE,
+            "{convention}: {} at {}",
+            worst.error,
+            worst.at
+        );
     }
 }

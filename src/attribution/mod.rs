@@ -5,8 +5,10 @@
 //! `rel + irrel` is from the model's output without its bias (the completeness residual).
 
 pub mod cd;
+mod corpus;
 
 pub use cd::{ContextualDecomposition, Convention};
+pub use corpus::{CorpusError, SentenceAttribution, attribute_corpus};
 
 use crate::model::ModelError;
 
@@ -125,7 +127,10 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted, all);
         assert!(all.iter().all(|s| !s.is_empty() && s.end <= 20));
-        assert_eq!(SpanSet::Unigrams.spans(3), vec![Span::new(0, 1), Span::new(1, 2), Span::new(2, 3)]);
+        assert_eq!(
+            SpanSet::Unigrams.spans(3),
+            vec![Span::new(0, 1), Span::new(1, 2), Span::new(2, 3)]
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, s};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::ModelError;
 use crate::numeric::Real;
@@ -54,11 +55,27 @@ impl<R: Real> LstmClassifier<R> {
         let emb = embedding.ncols();
         let classes = w_out.nrows();
         let checks: [(&str, Vec<usize>, Vec<usize>); 5] = [
-            ("lstm.weight_ih_l0", vec![4 * hidden, emb], w_ih.shape().to_vec()),
-            ("lstm.weight_hh_l0", vec![4 * hidden, hidden], w_hh.shape().to_vec()),
+            (
+                "lstm.weight_ih_l0",
+                vec![4 * hidden, emb],
+                w_ih.shape().to_vec(),
+            ),
+            (
+                "lstm.weight_hh_l0",
+                vec![4 * hidden, hidden],
+                w_hh.shape().to_vec(),
+            ),
             ("lstm.bias", vec![4 * hidden], bias.shape().to_vec()),
-            ("hidden_to_label.weight", vec![classes, hidden], w_out.shape().to_vec()),
-            ("hidden_to_label.bias", vec![classes], b_out.shape().to_vec()),
+            (
+                "hidden_to_label.weight",
+                vec![classes, hidden],
+                w_out.shape().to_vec(),
+            ),
+            (
+                "hidden_to_label.bias",
+                vec![classes],
+                b_out.shape().to_vec(),
+            ),
         ];
         for (tensor, expected, actual) in checks {
             if expected != actual || expected.contains(&0) {
@@ -92,14 +109,17 @@ impl<R: Real> LstmClassifier<R> {
         let mut rng = SplitMix64(seed);
         let bound = 1.0 / (hidden as f64).sqrt();
         let mut uniform = |rows: usize, cols: usize| {
-            Array2::from_shape_fn((rows, cols), |_| R::from_f64(bound * (2.0 * rng.unit() - 1.0)))
+            Array2::from_shape_fn((rows, cols), |_| {
+                R::from_f64(bound * (2.0 * rng.unit() - 1.0))
+            })
         };
         let w_ih = uniform(4 * hidden, embedding_dim);
         let w_hh = uniform(4 * hidden, hidden);
         let bias = uniform(1, 4 * hidden).row(0).to_owned() + uniform(1, 4 * hidden).row(0);
         let w_out = uniform(classes, hidden);
         let b_out = uniform(1, classes).row(0).to_owned();
-        let embedding = Array2::from_shape_fn((vocab, embedding_dim), |_| R::from_f64(rng.normal()));
+        let embedding =
+            Array2::from_shape_fn((vocab, embedding_dim), |_| R::from_f64(rng.normal()));
         Self::from_parts(embedding, w_ih, w_hh, bias, w_out, b_out)
             .expect("shapes are consistent by construction")
     }
@@ -169,7 +189,14 @@ impl<R: Real> LstmClassifier<R> {
         let h = self.hidden_size();
         let steps = ids.len();
         let embedded = self.embedding.select(Axis(0), ids);
-        let input_products = embedded.dot(&self.w_ih.t());
+        let mut input_products = Array2::<R>::zeros((steps, 4 * h));
+        general_mat_mul(
+            R::one(),
+            &embedded,
+            &self.w_ih.t(),
+            R::zero(),
+            &mut input_products,
+        );
         let mut preactivations = Array2::<R>::zeros((steps, 4 * h));
         let mut gates = Array2::<R>::zeros((steps, 4 * h));
         let mut cells = Array2::<R>::zeros((steps, h));
@@ -217,16 +244,14 @@ impl<R: Real> LstmClassifier<R> {
             .into_iter()
             .zip(self.b_out.iter())
             .map(|(w, &b)| {
-                let dot: f64 = w.iter().zip(state.iter()).map(|(&w, &x)| w.as_f64() * x.as_f64()).sum();
+                let dot: f64 = w
+                    .iter()
+                    .zip(state.iter())
+                    .map(|(&w, &x)| w.as_f64() * x.as_f64())
+                    .sum();
                 if with_bias { dot + b.as_f64() } else { dot }
             })
             .collect()
-    }
-
-    /// Gate block `k` (0 = i, 1 = f, 2 = g, 3 = o) of the recurrent weights.
-    pub fn w_hh_gate(&self, k: usize) -> ArrayView2<'_, R> {
-        let h = self.hidden_size();
-        self.w_hh.slice(s![k * h..(k + 1) * h, ..])
     }
 }
 

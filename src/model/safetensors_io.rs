@@ -35,7 +35,11 @@ impl<R: Real> LstmClassifier<R> {
 
         let embedding_shape = reader.shape_of(EMBEDDING)?;
         if embedding_shape.len() != 2 || embedding_shape.contains(&0) {
-            return Err(reader.shape_error(EMBEDDING, "(vocab, embedding) with both > 0", embedding_shape));
+            return Err(reader.shape_error(
+                EMBEDDING,
+                "(vocab, embedding) with both > 0",
+                embedding_shape,
+            ));
         }
         let (vocab, emb) = (embedding_shape[0], embedding_shape[1]);
         let hh_shape = reader.shape_of(W_HH)?;
@@ -136,5 +140,121 @@ impl TensorReader<'_> {
 
     fn vector(&self, name: &str, len: usize) -> Result<Array1<f64>, ModelError> {
         Ok(Array1::from_vec(self.values(name, &[len])?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use safetensors::tensor::TensorView;
+
+    use super::*;
+
+    /// The state_dict of a seeded model as (name, shape, values), biases split as PyTorch has them.
+    fn state_dict(model: &LstmClassifier<f64>) -> BTreeMap<&'static str, (Vec<usize>, Vec<f64>)> {
+        let matrix =
+            |m: ndarray::ArrayView2<'_, f64>| (m.shape().to_vec(), m.iter().copied().collect());
+        let half_bias: Vec<f64> = model.bias().iter().map(|b| b / 2.0).collect();
+        BTreeMap::from([
+            (EMBEDDING, matrix(model.embedding())),
+            (W_IH, matrix(model.w_ih())),
+            (W_HH, matrix(model.w_hh())),
+            (B_IH, (vec![half_bias.len()], half_bias.clone())),
+            (B_HH, (vec![half_bias.len()], half_bias)),
+            (W_OUT, matrix(model.w_out())),
+            (B_OUT, (vec![model.num_classes()], model.b_out().to_vec())),
+        ])
+    }
+
+    fn save(tensors: &BTreeMap<&str, (Vec<usize>, Vec<f64>)>, dtype: Dtype, path: &Path) {
+        let bytes: BTreeMap<&str, Vec<u8>> = tensors
+            .iter()
+            .map(|(name, (_, values))| {
+                let raw = match dtype {
+                    Dtype::F32 => values
+                        .iter()
+                        .flat_map(|&v| (v as f32).to_le_bytes())
+                        .collect(),
+                    _ => values.iter().flat_map(|&v| v.to_le_bytes()).collect(),
+                };
+                (*name, raw)
+            })
+            .collect();
+        let views: Vec<(&str, TensorView<'_>)> = tensors
+            .iter()
+            .map(|(name, (shape, _))| {
+                (
+                    *name,
+                    TensorView::new(dtype, shape.clone(), &bytes[name]).unwrap(),
+                )
+            })
+            .collect();
+        std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+    }
+
+    fn load_error(tensors: &BTreeMap<&str, (Vec<usize>, Vec<f64>)>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.safetensors");
+        save(tensors, Dtype::F32, &path);
+        LstmClassifier::<f32>::load(&path).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn f32_and_f64_files_load_and_give_the_same_logits() {
+        let model = LstmClassifier::<f64>::seeded_random(11, 5, 4, 3, 9);
+        let tensors = state_dict(&model);
+        let dir = tempfile::tempdir().unwrap();
+        let ids = [1, 4, 10, 0];
+        let expected = model.forward(&ids).unwrap().logits;
+        for dtype in [Dtype::F64, Dtype::F32] {
+            let path = dir.path().join(format!("{dtype:?}.safetensors"));
+            save(&tensors, dtype, &path);
+            let loaded = LstmClassifier::<f64>::load(&path).unwrap();
+            assert_eq!(
+                (
+                    loaded.vocab_size(),
+                    loaded.hidden_size(),
+                    loaded.num_classes()
+                ),
+                (11, 4, 3)
+            );
+            let logits = loaded.forward(&ids).unwrap().logits;
+            let tolerance = if dtype == Dtype::F64 { 1e-12 } else { 1e-5 };
+            for (a, b) in logits.iter().zip(&expected) {
+                assert!((a - b).abs() <= tolerance, "{dtype:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn defects_are_reported_with_the_tensor_and_shapes() {
+        let tensors = state_dict(&LstmClassifier::<f64>::seeded_random(11, 5, 4, 2, 9));
+
+        let mut missing = tensors.clone();
+        missing.remove(B_HH);
+        assert!(load_error(&missing).contains("tensor `lstm.bias_hh_l0` is missing"));
+
+        let mut wrong = tensors.clone();
+        wrong.insert(W_IH, (vec![16, 4], vec![0.0; 64]));
+        let message = load_error(&wrong);
+        assert!(
+            message.contains("`lstm.weight_ih_l0` has shape [16, 4]; expected [16, 5]"),
+            "{message}"
+        );
+
+        let mut not_finite = tensors.clone();
+        not_finite.get_mut(W_HH).unwrap().1[7] = f64::NAN;
+        assert!(
+            load_error(&not_finite)
+                .contains("`lstm.weight_hh_l0` holds a non-finite value at flat index 7")
+        );
+
+        let mut bad_output = tensors;
+        bad_output.insert(W_OUT, (vec![2, 3], vec![0.0; 6]));
+        assert!(
+            load_error(&bad_output)
+                .contains("`hidden_to_label.weight` has shape [2, 3]; expected (classes, 4)")
+        );
     }
 }

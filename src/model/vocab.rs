@@ -32,7 +32,9 @@ pub struct Vocabulary {
 
 /// A token that is neither in the vocabulary nor mappable to `<unk>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("token `{token}` (normalised `{normalized}`) is not in vocabulary {vocabulary} and it has no `<unk>`")]
+#[error(
+    "token `{token}` (normalised `{normalized}`) is not in vocabulary {vocabulary} and it has no `<unk>`"
+)]
 pub struct UnknownToken {
     pub token: String,
     pub normalized: String,
@@ -61,7 +63,9 @@ impl Vocabulary {
             if let Some(first) = index.insert(token.clone(), row) {
                 return Err(ModelError::Vocabulary {
                     path: origin.to_path_buf(),
-                    message: format!("token `{token}` appears at index {first} and again at index {row}"),
+                    message: format!(
+                        "token `{token}` appears at index {first} and again at index {row}"
+                    ),
                 });
             }
         }
@@ -105,7 +109,11 @@ impl Vocabulary {
     }
 
     /// Checks that this vocabulary indexes exactly the rows of a model's embedding.
-    pub fn check_matches(&self, model_path: &Path, embedding_rows: usize) -> Result<(), ModelError> {
+    pub fn check_matches(
+        &self,
+        model_path: &Path,
+        embedding_rows: usize,
+    ) -> Result<(), ModelError> {
         if self.len() == embedding_rows {
             Ok(())
         } else {
@@ -152,7 +160,11 @@ mod tests {
 
     #[test]
     fn duplicate_tokens_are_rejected() {
-        let err = Vocabulary::from_tokens(Path::new("v.json"), vec!["a".into(), "a".into()]).unwrap_err();
-        assert!(err.to_string().contains("index 0 and again at index 1"), "{err}");
+        let err =
+            Vocabulary::from_tokens(Path::new("v.json"), vec!["a".into(), "a".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("index 0 and again at index 1"),
+            "{err}"
+        );
     }
 }

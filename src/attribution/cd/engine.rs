@@ -42,7 +42,13 @@ pub fn decompose<R: Real>(
     for t in 0..steps {
         if beta_h.nrows() > 0 {
             recurrent = Array2::zeros((beta_h.nrows(), 3 * h));
-            general_mat_mul(R::one(), &beta_h, &recurrent_ifg_t, R::zero(), &mut recurrent);
+            general_mat_mul(
+                R::one(),
+                &beta_h,
+                &recurrent_ifg_t,
+                R::zero(),
+                &mut recurrent,
+            );
         }
         if t > 0 {
             unstarted_cells[h..].copy_from_slice(contiguous(trace.cells.row(t - 1)));
@@ -111,7 +117,11 @@ pub fn decompose<R: Real>(
 }
 
 /// max over classes of |rel + irrel − (logits − bias)|.
-pub(super) fn completeness_residual(rel: &[f64], irrel: &[f64], logits_without_bias: &[f64]) -> f64 {
+pub(super) fn completeness_residual(
+    rel: &[f64],
+    irrel: &[f64],
+    logits_without_bias: &[f64],
+) -> f64 {
     rel.iter()
         .zip(irrel)
         .zip(logits_without_bias)
@@ -120,7 +130,8 @@ pub(super) fn completeness_residual(rel: &[f64], irrel: &[f64], logits_without_b
 }
 
 fn contiguous<R>(row: ArrayView1<'_, R>) -> &[R] {
-    row.to_slice().expect("rows of standard-layout matrices are contiguous")
+    row.to_slice()
+        .expect("rows of standard-layout matrices are contiguous")
 }
 
 /// The gate biases b_i, b_f, b_g and their activations σ(b_i), σ(b_f), tanh(b_g) (the bias's
@@ -194,8 +205,14 @@ fn update_state<R: Real>(
     out_cells: &mut [R],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        unsafe { update_state_avx512(step, previous, role, out_h, out_cells) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
         unsafe { update_state_avx2(step, previous, role, out_h, out_cells) };
         return;
     }
@@ -203,7 +220,19 @@ fn update_state<R: Real>(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx512f")]
+fn update_state_avx512<R: Real>(
+    step: &StepInputs<'_, R>,
+    previous: Previous<'_, R>,
+    role: RoleMasks<R>,
+    out_h: &mut [R],
+    out_cells: &mut [R],
+) {
+    update_state_body(step, previous, role, out_h, out_cells);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
 fn update_state_avx2<R: Real>(
     step: &StepInputs<'_, R>,
     previous: Previous<'_, R>,
@@ -245,13 +274,24 @@ fn update_state_body<R: Real>(
     // Shapley shares (rel, irrel) in act(b + rel + irrel) with the bias first, from
     // a = act(b + rel) and d = act(z − rel) = act(b + irrel):
     // rel' = ½[a − act(b)] + ½[act(z) − d], irrel' = ½[d − act(b)] + ½[act(z) − a].
-    let shares = |a: R, d: R, gb: R, gz: R| (half * ((a - gb) + (gz - d)), half * ((d - gb) + (gz - a)));
+    let shares =
+        |a: R, d: R, gb: R, gz: R| (half * ((a - gb) + (gz - d)), half * ((d - gb) + (gz - a)));
     for j in 0..h {
         let rel_i = rec_i[j] + in_span * wx_i[j];
         let rel_f = rec_f[j] + in_span * wx_f[j];
         let rel_g = rec_g[j] + in_span * wx_g[j];
-        let (r_i, ir_i) = shares(R::sigmoid(b_i[j] + rel_i), R::sigmoid(z_i[j] - rel_i), gb_i[j], gz_i[j]);
-        let (r_f, ir_f) = shares(R::sigmoid(b_f[j] + rel_f), R::sigmoid(z_f[j] - rel_f), gb_f[j], gz_f[j]);
+        let (r_i, ir_i) = shares(
+            R::sigmoid(b_i[j] + rel_i),
+            R::sigmoid(z_i[j] - rel_i),
+            gb_i[j],
+            gz_i[j],
+        );
+        let (r_f, ir_f) = shares(
+            R::sigmoid(b_f[j] + rel_f),
+            R::sigmoid(z_f[j] - rel_f),
+            gb_f[j],
+            gz_f[j],
+        );
         let (r_g, ir_g) = shares(
             R::tanh_act(b_g[j] + rel_g),
             R::tanh_act(z_g[j] - rel_g),

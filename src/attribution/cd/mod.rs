@@ -21,7 +21,9 @@ use crate::model::LstmClassifier;
 use crate::numeric::Real;
 
 /// Where the bias×bias product of the input gate and candidate goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Convention {
     /// Always to γ, as the paper states (eq. 32; spec §5.1).
@@ -67,7 +69,9 @@ impl FromStr for Convention {
         Convention::ALL
             .into_iter()
             .find(|c| c.name() == s)
-            .ok_or_else(|| format!("unknown CD convention `{s}`; expected one of paper, murdoch2018, acd"))
+            .ok_or_else(|| {
+                format!("unknown CD convention `{s}`; expected one of paper, murdoch2018, acd")
+            })
     }
 }
 

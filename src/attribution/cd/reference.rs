@@ -22,7 +22,7 @@ fn decomp_three<R: Real>(
     let half = R::from_f64(0.5);
     let ac = (&a + &c).mapv(act);
     let bc = (&b + &c).mapv(act);
-    let abc = (&a + &b + &c).mapv(act);
+    let abc = (&a + &b + c).mapv(act);
     let c_act = c.mapv(act);
     let a_share = (&ac - &c_act + &abc - &bc) * half;
     let b_share = (&bc - &c_act + &abc - &ac) * half;
@@ -71,7 +71,8 @@ pub fn decompose_one_span<R: Real>(
             R::tanh_act,
         );
         let mut next_beta_c = &rel_i * &(&rel_g + &bias_g) + &bias_i * &rel_g;
-        let mut next_gamma_c = &irrel_i * &(&rel_g + &irrel_g + &bias_g) + &(&rel_i + &bias_i) * &irrel_g;
+        let mut next_gamma_c =
+            &irrel_i * &(&rel_g + &irrel_g + &bias_g) + &(&rel_i + &bias_i) * &irrel_g;
         if convention.bias_product_relevant(span, t) {
             next_beta_c += &(&bias_i * &bias_g);
         } else {
@@ -89,8 +90,8 @@ pub fn decompose_one_span<R: Real>(
         }
         let output_gate = (&input.slice(block(3))
             + &w_hh.slice(s![3 * h.., ..]).dot(&(&beta_h + &gamma_h))
-            + &bias.slice(block(3)))
-            .mapv(R::sigmoid);
+            + bias.slice(block(3)))
+        .mapv(R::sigmoid);
         beta_c = next_beta_c;
         gamma_c = next_gamma_c;
         let tanh_beta = beta_c.mapv(R::tanh_act);

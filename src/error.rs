@@ -1,0 +1,33 @@
+//! The library's top-level error and the exit codes it maps to.
+
+use crate::attribution::CorpusError;
+use crate::data::InputError;
+use crate::io::OutputError;
+use crate::model::ModelError;
+
+/// Exit code for invalid configuration or input (nothing was computed or written).
+pub const EXIT_INVALID_INPUT: i32 = 2;
+/// Exit code for a failure while running.
+pub const EXIT_RUN_FAILURE: i32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error(transparent)]
+    Attribution(#[from] CorpusError),
+}
+
+impl Error {
+    /// [`EXIT_INVALID_INPUT`] for bad models, vocabularies and data; [`EXIT_RUN_FAILURE`] otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Model(_) | Error::Input(_) => EXIT_INVALID_INPUT,
+            Error::Output(_) | Error::Attribution(_) => EXIT_RUN_FAILURE,
+        }
+    }
+}

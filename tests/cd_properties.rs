@@ -1,0 +1,146 @@
+//! Properties of CD over random models and sentences: completeness, the batched engine against the
+//! one-span implementation, and independence from the number of threads.
+
+mod common;
+
+use cd_pipeline::attribution::cd::{decompose, decompose_one_span};
+use cd_pipeline::attribution::{
+    Attribution, ContextualDecomposition, Convention, Span, SpanSet, attribute_corpus,
+};
+use cd_pipeline::model::LstmClassifier;
+use common::max_abs_diff;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Case {
+    vocab: usize,
+    embedding: usize,
+    hidden: usize,
+    classes: usize,
+    seed: u64,
+    ids: Vec<usize>,
+    spans: Vec<Span>,
+    convention: Convention,
+}
+
+fn convention() -> impl Strategy<Value = Convention> {
+    prop_oneof![
+        Just(Convention::Paper),
+        Just(Convention::Murdoch2018),
+        Just(Convention::Acd)
+    ]
+}
+
+/// Random sizes, weights (by seed), a sentence, and a random subset of its spans (duplicates allowed).
+fn case() -> impl Strategy<Value = Case> {
+    (
+        2usize..30,
+        1usize..10,
+        1usize..12,
+        2usize..5,
+        any::<u64>(),
+        1usize..22,
+        convention(),
+    )
+        .prop_flat_map(
+            |(vocab, embedding, hidden, classes, seed, len, convention)| {
+                let ids = prop::collection::vec(0..vocab, len);
+                let spans = prop::collection::vec(
+                    (0..len).prop_flat_map(move |start| (Just(start), start + 1..=len)),
+                    1..40,
+                );
+                (ids, spans).prop_map(move |(ids, spans)| Case {
+                    vocab,
+                    embedding,
+                    hidden,
+                    classes,
+                    seed,
+                    ids,
+                    spans: spans.into_iter().map(|(s, e)| Span::new(s, e)).collect(),
+                    convention,
+                })
+            },
+        )
+}
+
+fn model<R: cd_pipeline::numeric::Real>(c: &Case) -> LstmClassifier<R> {
+    LstmClassifier::seeded_random(c.vocab, c.embedding, c.hidden, c.classes, c.seed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// β + γ = logits − output bias, for the batched engine and for the one-span implementation
+    /// (which propagates β and γ separately, so this is a real check of the recurrence).
+    #[test]
+    fn decomposition_is_complete(c in case()) {
+        let m64 = model::<f64>(&c);
+        let trace = m64.forward(&c.ids).unwrap();
+        for got in decompose(&m64, &trace, &c.spans, c.convention) {
+            prop_assert!(got.residual <= 1e-12, "batched f64 residual {}", got.residual);
+        }
+        for &span in &c.spans {
+            let one = decompose_one_span(&m64, &c.ids, &trace.logits, span, c.convention).unwrap();
+            prop_assert!(one.residual <= 1e-12, "one-span f64 residual {}", one.residual);
+        }
+        let m32 = model::<f32>(&c);
+        let trace = m32.forward(&c.ids).unwrap();
+        for got in decompose(&m32, &trace, &c.spans, c.convention) {
+            prop_assert!(got.residual <= 1e-5, "batched f32 residual {}", got.residual);
+        }
+    }
+
+    /// Every shortcut of the batched engine is exact: it equals the one-span implementation.
+    #[test]
+    fn batched_engine_equals_one_span_at_a_time(c in case()) {
+        let m64 = model::<f64>(&c);
+        let trace = m64.forward(&c.ids).unwrap();
+        let batched = decompose(&m64, &trace, &c.spans, c.convention);
+        let m32 = model::<f32>(&c);
+        let batched32 = decompose(&m32, &m32.forward(&c.ids).unwrap(), &c.spans, c.convention);
+        for ((got, got32), &span) in batched.iter().zip(&batched32).zip(&c.spans) {
+            prop_assert_eq!(got.span, span);
+            let one = decompose_one_span(&m64, &c.ids, &trace.logits, span, c.convention).unwrap();
+            let error = max_abs_diff(&got.rel, &one.rel).max(max_abs_diff(&got.irrel, &one.irrel));
+            prop_assert!(error <= 1e-6, "{span:?}: batched vs one-span {error}");
+            let error32 = max_abs_diff(&got32.rel, &one.rel).max(max_abs_diff(&got32.irrel, &one.irrel));
+            prop_assert!(error32 <= 1e-5, "{span:?}: batched f32 vs one-span f64 {error32}");
+        }
+    }
+}
+
+/// Scoring a corpus on 1 thread and on 4 gives bit-identical results.
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let model = LstmClassifier::<f32>::seeded_random(50, 16, 24, 2, 3);
+    let sentences: Vec<Vec<usize>> = (0..64)
+        .map(|k| (0..1 + k % 23).map(|t| (k * 7 + t * 13) % 50).collect())
+        .collect();
+    let methods: Vec<ContextualDecomposition<'_, f32>> = Convention::ALL
+        .iter()
+        .map(|&c| ContextualDecomposition::new(&model, c))
+        .collect();
+    let methods: Vec<&dyn Attribution> = methods.iter().map(|m| m as &dyn Attribution).collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            attribute_corpus(&methods, &sentences, |_, ids| SpanSet::All.spans(ids.len()))
+        })
+        .unwrap()
+    };
+    let bits = |results: &[cd_pipeline::attribution::SentenceAttribution]| -> Vec<u64> {
+        results
+            .iter()
+            .flat_map(|s| s.spans.iter())
+            .flat_map(|a| a.rel.iter().chain(&a.irrel).chain([&a.residual]))
+            .map(|v| v.to_bits())
+            .collect()
+    };
+    let one = run(1);
+    let four = run(4);
+    assert_eq!(one.len(), 64 * 3);
+    assert_eq!(bits(&one), bits(&four));
+}

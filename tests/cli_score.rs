@@ -1,0 +1,315 @@
+//! `cd-pipeline score` end to end: the Parquet it writes holds the authors' CD values, and bad
+//! input exits with code 2, a message naming the problem, and no output file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Int32Type};
+use common::{Decomposition, fixture, read_jsonl};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+#[derive(serde::Deserialize)]
+struct Sentence {
+    sentence: usize,
+    tokens: Vec<String>,
+    logits_f32: Vec<f64>,
+}
+
+#[derive(serde::Deserialize)]
+struct Case {
+    sentence: usize,
+    start: usize,
+    stop: usize,
+    murdoch2018: Decomposition,
+    paper: Decomposition,
+}
+
+fn cd_pipeline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cd-pipeline"))
+        .args(args)
+        .output()
+        .expect("cd-pipeline runs")
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Writes the small fixture's sentences as a token JSONL file.
+fn write_input(dir: &Path) -> PathBuf {
+    let sentences: Vec<Sentence> = read_jsonl(&fixture("cd_reference/small/sentences.jsonl"));
+    let lines: Vec<String> = sentences
+        .iter()
+        .map(|s| {
+            serde_json::json!({"id": format!("s{}", s.sentence), "tokens": s.tokens}).to_string()
+        })
+        .collect();
+    let path = dir.join("sentences.jsonl");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn read_parquet(path: &Path) -> (Vec<RecordBatch>, Vec<(String, String)>) {
+    let file = std::fs::File::open(path).unwrap();
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let metadata = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        builder.build().unwrap().map(|b| b.unwrap()).collect(),
+        metadata,
+    )
+}
+
+#[test]
+fn score_writes_the_authors_cd_values_to_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path());
+    let output = dir.path().join("out/scores.parquet");
+    let model = fixture("cd_reference/small/model.safetensors");
+    let vocab = fixture("cd_reference/small/vocab.json");
+    let run = cd_pipeline(&[
+        "score",
+        "--model",
+        path_str(&model),
+        "--vocab",
+        path_str(&vocab),
+        "--input",
+        path_str(&input),
+        "--spans",
+        "all",
+        "--convention",
+        "paper",
+        "--convention",
+        "murdoch2018",
+        "--output",
+        path_str(&output),
+        "--threads",
+        "2",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let sentences: Vec<Sentence> = read_jsonl(&fixture("cd_reference/small/sentences.jsonl"));
+    let cases: Vec<Case> = read_jsonl(&fixture("cd_reference/small/cases.jsonl"));
+    let expected: std::collections::HashMap<(String, i32, i32), &Case> = cases
+        .iter()
+        .map(|c| {
+            (
+                (
+                    format!("s{}", c.sentence),
+                    c.start as i32,
+                    c.stop as i32 + 1,
+                ),
+                c,
+            )
+        })
+        .collect();
+    let output_bias = cd_pipeline::model::LstmClassifier::<f32>::load(&model)
+        .unwrap()
+        .b_out()
+        .to_vec();
+    let (batches, metadata) = read_parquet(&output);
+    assert!(metadata.contains(&("schema_version".to_string(), "1".to_string())));
+    let mut rows = 0;
+    for batch in &batches {
+        let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+        let ids = column("sentence_id");
+        let ids = ids.as_string::<i32>();
+        let starts = column("span_start");
+        let starts = starts.as_primitive::<Int32Type>();
+        let ends = column("span_end");
+        let ends = ends.as_primitive::<Int32Type>();
+        let conventions = column("convention");
+        let conventions = conventions.as_string::<i32>();
+        let phrases = column("phrase");
+        let phrases = phrases.as_string::<i32>();
+        let scores = column("score");
+        let scores = scores.as_primitive::<Float32Type>();
+        let residuals = column("residual");
+        let residuals = residuals.as_primitive::<Float32Type>();
+        let (rel, irrel) = (column("rel"), column("irrel"));
+        let (rel, irrel) = (rel.as_list::<i32>(), irrel.as_list::<i32>());
+        for row in 0..batch.num_rows() {
+            let key = (
+                ids.value(row).to_string(),
+                starts.value(row),
+                ends.value(row),
+            );
+            let case = expected[&key];
+            let want = match conventions.value(row) {
+                "paper" => &case.paper,
+                "murdoch2018" => &case.murdoch2018,
+                other => panic!("unexpected convention {other}"),
+            };
+            let values = |list: &arrow_array::ListArray| -> Vec<f64> {
+                list.value(row)
+                    .as_primitive::<Float32Type>()
+                    .values()
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect()
+            };
+            let (got_rel, got_irrel) = (values(rel), values(irrel));
+            assert!(common::max_abs_diff(&got_rel, &want.rel) <= 1e-5, "{key:?}");
+            assert!(
+                common::max_abs_diff(&got_irrel, &want.irrel) <= 1e-5,
+                "{key:?}"
+            );
+            let score = f64::from(scores.value(row));
+            assert!((score - (got_rel[1] - got_rel[0])).abs() <= 1e-6);
+            let sentence = &sentences[case.sentence];
+            for class in 0..2 {
+                let logit_without_bias = sentence.logits_f32[class] - f64::from(output_bias[class]);
+                assert!(
+                    (got_rel[class] + got_irrel[class] - logit_without_bias).abs() <= 1e-5,
+                    "{key:?}"
+                );
+            }
+            assert!(f64::from(residuals.value(row)) <= 1e-5);
+            let words = &sentence.tokens[case.start..=case.stop];
+            assert_eq!(phrases.value(row), words.join(" "));
+            rows += 1;
+        }
+    }
+    assert_eq!(rows, 2 * cases.len());
+}
+
+fn assert_rejected(args: &[&str], output: &Path, expected: &[&str]) {
+    let run = cd_pipeline(args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    for fragment in expected {
+        assert!(
+            stderr.contains(fragment),
+            "stderr lacks `{fragment}`: {stderr}"
+        );
+    }
+    assert!(!output.exists(), "no output after an error");
+    let leftovers: Vec<_> = std::fs::read_dir(output.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_precise_message_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path());
+    let output = dir.path().join("scores.parquet");
+    let small_model = fixture("cd_reference/small/model.safetensors");
+    let small_vocab = fixture("cd_reference/small/vocab.json");
+    let medium_vocab = fixture("cd_reference/medium/vocab.json");
+    let (model, vocab, out) = (
+        path_str(&small_model),
+        path_str(&small_vocab),
+        path_str(&output),
+    );
+
+    let bad_json = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad_json,
+        "{\"id\": \"a\", \"tokens\": [\"good\"]}\n{\"id\": \"b\", \"tokens\": \"good\"}\n",
+    )
+    .unwrap();
+    assert_rejected(
+        &[
+            "score",
+            "--model",
+            model,
+            "--vocab",
+            vocab,
+            "--input",
+            path_str(&bad_json),
+            "--output",
+            out,
+        ],
+        &output,
+        &["bad.jsonl:2: tokens"],
+    );
+
+    let missing = dir.path().join("missing.jsonl");
+    assert_rejected(
+        &[
+            "score",
+            "--model",
+            model,
+            "--vocab",
+            vocab,
+            "--input",
+            path_str(&missing),
+            "--output",
+            out,
+        ],
+        &output,
+        &["missing.jsonl", "cannot read"],
+    );
+
+    assert_rejected(
+        &[
+            "score",
+            "--model",
+            model,
+            "--vocab",
+            path_str(&medium_vocab),
+            "--input",
+            path_str(&input),
+            "--output",
+            out,
+        ],
+        &output,
+        &["vocabulary", "200 tokens", "embed.weight", "40 rows"],
+    );
+
+    let truncated = dir.path().join("truncated.safetensors");
+    let mut bytes = std::fs::read(&small_model).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&truncated, bytes).unwrap();
+    assert_rejected(
+        &[
+            "score",
+            "--model",
+            path_str(&truncated),
+            "--vocab",
+            vocab,
+            "--input",
+            path_str(&input),
+            "--output",
+            out,
+        ],
+        &output,
+        &["truncated.safetensors", "not a safetensors file"],
+    );
+
+    let usage = cd_pipeline(&[
+        "score",
+        "--model",
+        model,
+        "--vocab",
+        vocab,
+        "--input",
+        path_str(&input),
+        "--output",
+        out,
+        "--convention",
+        "bogus",
+    ]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(!output.exists());
+}
