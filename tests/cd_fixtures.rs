@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use cd_pipeline::attribution::cd::{decompose, decompose_one_span};
+use cd_pipeline::attribution::cd::{decompose, decompose_batch, decompose_one_span};
 use cd_pipeline::attribution::{Convention, Span};
 use cd_pipeline::model::{LstmClassifier, Vocabulary};
 use cd_pipeline::numeric::Real;
@@ -81,8 +81,21 @@ fn batched_engine_error<R: Real>(model_dir: &str, convention: Convention) -> Wor
         by_sentence.entry(case.sentence).or_default().push(case);
     }
     assert_eq!(by_sentence.len(), sentences.len());
+    // All sentences (lengths 1 to 30) in one batch: one recurrent product per step for all.
+    let spans: Vec<Vec<Span>> = sentences
+        .iter()
+        .map(|s| by_sentence[&s.sentence].iter().map(|c| c.span()).collect())
+        .collect();
+    let ids: Vec<&[usize]> = sentences.iter().map(|s| s.ids.as_slice()).collect();
+    let traces = model.forward_batch(&ids).unwrap();
+    let batch: Vec<_> = traces
+        .iter()
+        .zip(&spans)
+        .map(|(t, s)| (t, s.as_slice()))
+        .collect();
+    let results = decompose_batch(&model, &batch, convention);
     let mut worst = Worst::new();
-    for sentence in &sentences {
+    for (sentence, results) in sentences.iter().zip(&results) {
         let cases = &by_sentence[&sentence.sentence];
         let t = sentence.ids.len();
         assert_eq!(
@@ -91,10 +104,7 @@ fn batched_engine_error<R: Real>(model_dir: &str, convention: Convention) -> Wor
             "every span of sentence {}",
             sentence.sentence
         );
-        let spans: Vec<Span> = cases.iter().map(|c| c.span()).collect();
-        let trace = model.forward(&sentence.ids).unwrap();
-        let results = decompose(&model, &trace, &spans, convention);
-        for (case, got) in cases.iter().zip(&results) {
+        for (case, got) in cases.iter().zip(results) {
             assert_eq!(got.span, case.span());
             let want = case.expected(convention);
             let error =

@@ -3,7 +3,7 @@
 
 mod common;
 
-use cd_pipeline::attribution::cd::{decompose, decompose_one_span};
+use cd_pipeline::attribution::cd::{decompose, decompose_batch, decompose_one_span};
 use cd_pipeline::attribution::{
     Attribution, ContextualDecomposition, Convention, Span, SpanSet, attribute_corpus,
 };
@@ -105,6 +105,36 @@ proptest! {
             prop_assert!(error <= 1e-6, "{span:?}: batched vs one-span {error}");
             let error32 = max_abs_diff(&got32.rel, &one.rel).max(max_abs_diff(&got32.irrel, &one.irrel));
             prop_assert!(error32 <= 1e-5, "{span:?}: batched f32 vs one-span f64 {error32}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Several sentences of different lengths in one batch give each sentence's own result.
+    #[test]
+    fn sentences_batched_together_equal_one_at_a_time(
+        c in case(),
+        lengths in prop::collection::vec(1usize..15, 1..6),
+    ) {
+        let m64 = model::<f64>(&c);
+        let sentences: Vec<Vec<usize>> = lengths
+            .iter()
+            .enumerate()
+            .map(|(k, &len)| (0..len).map(|t| (k * 5 + t * 3) % c.vocab).collect())
+            .collect();
+        let spans: Vec<Vec<Span>> = sentences.iter().map(|s| SpanSet::All.spans(s.len())).collect();
+        let traces: Vec<_> = sentences.iter().map(|s| m64.forward(s).unwrap()).collect();
+        let batch: Vec<_> = traces.iter().zip(&spans).map(|(t, s)| (t, s.as_slice())).collect();
+        let together = decompose_batch(&m64, &batch, c.convention);
+        for ((ids, trace), (spans, got)) in sentences.iter().zip(&traces).zip(spans.iter().zip(&together)) {
+            prop_assert_eq!(got.len(), spans.len());
+            for (got, &span) in got.iter().zip(spans) {
+                let one = decompose_one_span(&m64, ids, &trace.logits, span, c.convention).unwrap();
+                let error = max_abs_diff(&got.rel, &one.rel).max(max_abs_diff(&got.irrel, &one.irrel));
+                prop_assert!(error <= 1e-6, "{span:?}: {error}");
+            }
         }
     }
 }

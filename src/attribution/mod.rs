@@ -8,7 +8,7 @@ pub mod cd;
 mod corpus;
 
 pub use cd::{ContextualDecomposition, Convention};
-pub use corpus::{CorpusError, SentenceAttribution, attribute_corpus};
+pub use corpus::{CorpusError, SENTENCES_PER_BATCH, SentenceAttribution, attribute_corpus};
 
 use crate::model::ModelError;
 
@@ -104,6 +104,25 @@ pub trait Attribution: Send + Sync {
         token_ids: &[usize],
         spans: &[Span],
     ) -> Result<Vec<SpanAttribution>, AttributionError>;
+
+    /// [`attribute`](Self::attribute) for several sentences; methods that can share work across
+    /// sentences (larger matrix products) override it.
+    fn attribute_batch(
+        &self,
+        sentences: &[SentenceSpans<'_>],
+    ) -> Result<Vec<Vec<SpanAttribution>>, AttributionError> {
+        sentences
+            .iter()
+            .map(|s| self.attribute(s.token_ids, s.spans))
+            .collect()
+    }
+}
+
+/// One sentence and the spans of it to attribute.
+#[derive(Debug, Clone, Copy)]
+pub struct SentenceSpans<'a> {
+    pub token_ids: &'a [usize],
+    pub spans: &'a [Span],
 }
 
 /// Checks that every span is non-empty and inside a sentence of `len` tokens.

@@ -1,8 +1,7 @@
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::ModelError;
-use crate::numeric::Real;
+use crate::numeric::{Real, matmul_transposed, simd_dispatch};
 
 /// A one-layer unidirectional LSTM classifier: embedding, `nn.LSTM`, linear output on the last state.
 ///
@@ -185,56 +184,128 @@ impl<R: Real> LstmClassifier<R> {
 
     /// Runs the LSTM from zero initial state over `ids`, as PyTorch `nn.LSTM` does.
     pub fn forward(&self, ids: &[usize]) -> Result<ForwardTrace<R>, ModelError> {
-        self.check_ids(ids)?;
+        Ok(self
+            .forward_batch(&[ids])?
+            .pop()
+            .expect("one trace per sentence"))
+    }
+
+    /// Forward passes of several sentences; at each step the recurrent products of all sentences
+    /// still running are one matrix product.
+    pub fn forward_batch(
+        &self,
+        sentences: &[&[usize]],
+    ) -> Result<Vec<ForwardTrace<R>>, ModelError> {
+        for ids in sentences {
+            self.check_ids(ids)?;
+        }
         let h = self.hidden_size();
-        let steps = ids.len();
-        let embedded = self.embedding.select(Axis(0), ids);
-        let mut input_products = Array2::<R>::zeros((steps, 4 * h));
-        general_mat_mul(
-            R::one(),
-            &embedded,
-            &self.w_ih.t(),
-            R::zero(),
-            &mut input_products,
-        );
-        let mut preactivations = Array2::<R>::zeros((steps, 4 * h));
-        let mut gates = Array2::<R>::zeros((steps, 4 * h));
-        let mut cells = Array2::<R>::zeros((steps, h));
-        let mut tanh_cells = Array2::<R>::zeros((steps, h));
-        let mut hidden = Array2::<R>::zeros((steps, h));
-        for t in 0..steps {
-            let mut z = preactivations.row_mut(t);
-            z.assign(&input_products.row(t));
-            z += &self.bias;
+        let mut traces: Vec<ForwardTrace<R>> =
+            sentences.iter().map(|ids| self.start_trace(ids)).collect();
+        let longest = sentences.iter().map(|ids| ids.len()).max().unwrap_or(0);
+        let mut previous_hidden: Vec<R> = Vec::new();
+        let mut recurrent: Vec<R> = Vec::new();
+        for t in 0..longest {
+            let running: Vec<usize> = (0..traces.len())
+                .filter(|&s| t < sentences[s].len())
+                .collect();
+            recurrent.clear();
+            recurrent.resize(running.len() * 4 * h, R::zero());
             if t > 0 {
-                z += &self.w_hh.dot(&hidden.row(t - 1));
+                previous_hidden.clear();
+                for &s in &running {
+                    previous_hidden.extend(traces[s].hidden.row(t - 1));
+                }
+                matmul_transposed(
+                    &previous_hidden,
+                    self.w_hh.as_slice().expect("standard layout"),
+                    running.len(),
+                    h,
+                    4 * h,
+                    &mut recurrent,
+                );
             }
-            let mut gate = gates.row_mut(t);
-            for (k, (g, &zk)) in gate.iter_mut().zip(z.iter()).enumerate() {
-                *g = if (2 * h..3 * h).contains(&k) {
-                    zk.tanh_act()
-                } else {
-                    zk.sigmoid()
-                };
-            }
-            for j in 0..h {
-                let previous = if t > 0 { cells[[t - 1, j]] } else { R::zero() };
-                let c = gate[h + j] * previous + gate[j] * gate[2 * h + j];
-                cells[[t, j]] = c;
-                tanh_cells[[t, j]] = c.tanh_act();
-                hidden[[t, j]] = gate[3 * h + j] * tanh_cells[[t, j]];
+            for (&s, rec) in running.iter().zip(recurrent.chunks_exact(4 * h)) {
+                self.advance(&mut traces[s], t, rec);
             }
         }
-        let logits = self.output(hidden.row(steps - 1), true);
-        Ok(ForwardTrace {
+        for trace in &mut traces {
+            let last = trace.hidden.nrows() - 1;
+            trace.logits = self.output(trace.hidden.row(last), true);
+        }
+        Ok(traces)
+    }
+
+    /// A trace with the input products filled in and everything else to be computed.
+    fn start_trace(&self, ids: &[usize]) -> ForwardTrace<R> {
+        let (h, steps) = (self.hidden_size(), ids.len());
+        let embedded = self.embedding.select(Axis(0), ids);
+        let mut input_products = Array2::<R>::zeros((steps, 4 * h));
+        matmul_transposed(
+            embedded.as_slice().expect("standard layout"),
+            self.w_ih.as_slice().expect("standard layout"),
+            steps,
+            self.embedding_dim(),
+            4 * h,
+            input_products.as_slice_mut().expect("standard layout"),
+        );
+        ForwardTrace {
             input_products,
-            preactivations,
-            gates,
-            cells,
-            tanh_cells,
-            hidden,
-            logits,
-        })
+            preactivations: Array2::zeros((steps, 4 * h)),
+            gates: Array2::zeros((steps, 4 * h)),
+            cells: Array2::zeros((steps, h)),
+            tanh_cells: Array2::zeros((steps, h)),
+            hidden: Array2::zeros((steps, h)),
+            logits: Vec::new(),
+        }
+    }
+
+    /// Step `t` of one sentence, given `W_hh h_(t-1)` (zero at t = 0).
+    fn advance(&self, trace: &mut ForwardTrace<R>, t: usize, recurrent: &[R]) {
+        let previous_cell = if t > 0 {
+            trace.cells.row(t - 1).to_vec()
+        } else {
+            vec![R::zero(); self.hidden_size()]
+        };
+        lstm_step(
+            LstmStepInputs {
+                input: trace
+                    .input_products
+                    .row(t)
+                    .to_slice()
+                    .expect("standard layout"),
+                bias: self.bias.as_slice().expect("standard layout"),
+                recurrent,
+                previous_cell: &previous_cell,
+            },
+            LstmStepOutputs {
+                preactivation: trace
+                    .preactivations
+                    .row_mut(t)
+                    .into_slice()
+                    .expect("standard layout"),
+                gates: trace
+                    .gates
+                    .row_mut(t)
+                    .into_slice()
+                    .expect("standard layout"),
+                cell: trace
+                    .cells
+                    .row_mut(t)
+                    .into_slice()
+                    .expect("standard layout"),
+                tanh_cell: trace
+                    .tanh_cells
+                    .row_mut(t)
+                    .into_slice()
+                    .expect("standard layout"),
+                hidden: trace
+                    .hidden
+                    .row_mut(t)
+                    .into_slice()
+                    .expect("standard layout"),
+            },
+        );
     }
 
     /// `W_out · state` accumulated in f64, plus the output bias when `with_bias`.
@@ -252,6 +323,50 @@ impl<R: Real> LstmClassifier<R> {
                 if with_bias { dot + b.as_f64() } else { dot }
             })
             .collect()
+    }
+}
+
+/// What one LSTM step reads: `W_ih x_t`, `b`, `W_hh h_(t-1)` (all 4H) and `c_(t-1)` (H).
+struct LstmStepInputs<'a, R> {
+    input: &'a [R],
+    bias: &'a [R],
+    recurrent: &'a [R],
+    previous_cell: &'a [R],
+}
+
+/// What one LSTM step writes: z and the gates (4H), c, tanh(c), h (H).
+struct LstmStepOutputs<'a, R> {
+    preactivation: &'a mut [R],
+    gates: &'a mut [R],
+    cell: &'a mut [R],
+    tanh_cell: &'a mut [R],
+    hidden: &'a mut [R],
+}
+
+simd_dispatch! {
+    /// The element-wise part of an LSTM step, gate order i, f, g, o.
+    fn lstm_step<R: Real>(inputs: LstmStepInputs<'_, R>, outputs: LstmStepOutputs<'_, R>) {
+        let h = outputs.cell.len();
+        for (k, z) in outputs.preactivation.iter_mut().enumerate() {
+            *z = inputs.input[k] + inputs.bias[k] + inputs.recurrent[k];
+        }
+        let (z_if, z_go) = outputs.preactivation.split_at(2 * h);
+        let (gates_if, gates_go) = outputs.gates.split_at_mut(2 * h);
+        for (gate, &z) in gates_if.iter_mut().zip(z_if) {
+            *gate = z.sigmoid();
+        }
+        for (k, (gate, &z)) in gates_go.iter_mut().zip(z_go).enumerate() {
+            *gate = if k < h { z.tanh_act() } else { z.sigmoid() };
+        }
+        let (i, rest) = outputs.gates.split_at(h);
+        let (f, rest) = rest.split_at(h);
+        let (g, o) = rest.split_at(h);
+        for j in 0..h {
+            let c = f[j] * inputs.previous_cell[j] + i[j] * g[j];
+            outputs.cell[j] = c;
+            outputs.tanh_cell[j] = c.tanh_act();
+            outputs.hidden[j] = o[j] * outputs.tanh_cell[j];
+        }
     }
 }
 

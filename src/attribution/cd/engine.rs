@@ -11,13 +11,13 @@
 //! - at each step the recurrent products of every live state are one matrix product
 //!   `(lanes × H) · (H × 3H)`; the output gate is not decomposed, so only gates i, f, g need it.
 
-use ndarray::{Array2, ArrayView1, Axis, linalg::general_mat_mul, s};
+use ndarray::{Array2, ArrayView1, Axis};
 
 use super::Convention;
 use super::lanes::{LanePlanner, StateUpdate};
 use crate::attribution::{Span, SpanAttribution};
 use crate::model::{ForwardTrace, LstmClassifier};
-use crate::numeric::Real;
+use crate::numeric::{Real, matmul_transposed, simd_dispatch};
 
 /// CD of `spans` (already checked to fit the sentence) given the sentence's forward pass.
 pub fn decompose<R: Real>(
@@ -26,67 +26,158 @@ pub fn decompose<R: Real>(
     spans: &[Span],
     convention: Convention,
 ) -> Vec<SpanAttribution> {
+    decompose_batch(model, &[(trace, spans)], convention)
+        .pop()
+        .expect("one result per sentence")
+}
+
+/// CD of several sentences at once: at each step the recurrent products of every live state of
+/// every sentence still running are one matrix product. Spans must already fit their sentences.
+pub fn decompose_batch<R: Real>(
+    model: &LstmClassifier<R>,
+    sentences: &[(&ForwardTrace<R>, &[Span])],
+    convention: Convention,
+) -> Vec<Vec<SpanAttribution>> {
     let h = model.hidden_size();
-    let steps = trace.hidden.nrows();
-    let recurrent_ifg_t = model.w_hh().slice_move(s![..3 * h, ..]).reversed_axes();
+    let recurrent_ifg = &model.w_hh().to_slice().expect("standard layout")[..3 * h * h];
     let gate_bias = GateBias::new(model);
-    let mut planner = LanePlanner::new(spans, convention);
-    let mut beta_h = Array2::<R>::zeros((0, h));
-    // Per state: β^c in the first H columns, γ^c in the last H.
-    let mut cells = Array2::<R>::zeros((0, 2 * h));
-    let mut recurrent = Array2::<R>::zeros((0, 3 * h));
+    let mut planners: Vec<LanePlanner<'_>> = sentences
+        .iter()
+        .map(|&(_, spans)| LanePlanner::new(spans, convention))
+        .collect();
+    let mut results: Vec<Vec<SpanAttribution>> = vec![Vec::new(); sentences.len()];
+    let longest = sentences
+        .iter()
+        .map(|(trace, _)| trace.hidden.nrows())
+        .max()
+        .unwrap_or(0);
+    // States of the previous step, sentence after sentence: β_h (H per row), [β^c | γ^c] (2H per
+    // row), and their recurrent products V_ifg β_h (3H per row). `offsets[s]` is the first row of
+    // sentence s.
+    let mut beta_h: Vec<R> = Vec::new();
+    let mut cells: Vec<R> = Vec::new();
+    let mut recurrent: Vec<R> = Vec::new();
+    let mut next_h: Vec<R> = Vec::new();
+    let mut next_cells: Vec<R> = Vec::new();
+    let mut offsets = vec![0usize; sentences.len()];
+    let mut next_offsets = vec![0usize; sentences.len()];
     let zero_recurrent = vec![R::zero(); 3 * h];
     // A span that has not started has β = 0 and so γ^c = c.
     let mut unstarted_cells = vec![R::zero(); 2 * h];
 
-    for t in 0..steps {
-        if beta_h.nrows() > 0 {
-            recurrent = Array2::zeros((beta_h.nrows(), 3 * h));
-            general_mat_mul(
-                R::one(),
-                &beta_h,
-                &recurrent_ifg_t,
-                R::zero(),
-                &mut recurrent,
-            );
-        }
-        if t > 0 {
-            unstarted_cells[h..].copy_from_slice(contiguous(trace.cells.row(t - 1)));
-        }
-        let step = StepInputs::new(trace, &gate_bias, t, h);
-        let updates = planner.plan_step(t);
-        let mut next_h = Array2::<R>::zeros((updates.len(), h));
-        let mut next_cells = Array2::<R>::zeros((updates.len(), 2 * h));
-        for (update, (mut out_h, mut out_cells)) in updates
-            .iter()
-            .zip(next_h.rows_mut().into_iter().zip(next_cells.rows_mut()))
-        {
-            match *update {
-                StateUpdate::Whole => {
-                    out_h.assign(&trace.hidden.row(t));
-                    out_cells.slice_mut(s![..h]).assign(&trace.cells.row(t));
-                }
-                StateUpdate::Recur { source, role } => {
-                    let previous = match source {
-                        Some(row) => (contiguous(recurrent.row(row)), contiguous(cells.row(row))),
-                        None => (zero_recurrent.as_slice(), unstarted_cells.as_slice()),
-                    };
-                    let mask = |flag: bool| if flag { R::one() } else { R::zero() };
-                    update_state(
-                        &step,
-                        previous,
-                        (mask(role.in_span), mask(role.bias_relevant)),
-                        out_h.as_slice_mut().expect("standard layout"),
-                        out_cells.as_slice_mut().expect("standard layout"),
-                    );
-                }
+    for t in 0..longest {
+        let rows = beta_h.len() / h;
+        recurrent.resize(rows * 3 * h, R::zero());
+        matmul_transposed(&beta_h, recurrent_ifg, rows, h, 3 * h, &mut recurrent);
+        // Plan every running sentence first, so the next states are sized once; the kernel
+        // writes every element, so the buffers need no clearing.
+        let mut next_rows = 0;
+        for (s, &(trace, _)) in sentences.iter().enumerate() {
+            next_offsets[s] = next_rows;
+            if t < trace.hidden.nrows() {
+                next_rows += planners[s].plan_step(t).len();
             }
         }
-        beta_h = next_h;
-        cells = next_cells;
+        next_h.resize(next_rows * h, R::zero());
+        next_cells.resize(next_rows * 2 * h, R::zero());
+        for (s, &(trace, _)) in sentences.iter().enumerate() {
+            if t >= trace.hidden.nrows() {
+                continue;
+            }
+            let updates = planners[s].updates();
+            if t > 0 {
+                unstarted_cells[h..].copy_from_slice(contiguous(trace.cells.row(t - 1)));
+            }
+            let step = StepInputs::new(trace, &gate_bias, t, h);
+            let first = next_offsets[s];
+            for (k, update) in updates.iter().enumerate() {
+                let out_h = &mut next_h[(first + k) * h..(first + k + 1) * h];
+                let out_cells = &mut next_cells[(first + k) * 2 * h..(first + k + 1) * 2 * h];
+                match *update {
+                    StateUpdate::Whole => {
+                        out_h.copy_from_slice(contiguous(trace.hidden.row(t)));
+                        out_cells[..h].copy_from_slice(contiguous(trace.cells.row(t)));
+                        out_cells[h..].fill(R::zero());
+                    }
+                    StateUpdate::Recur { source, role } => {
+                        let previous = match source {
+                            Some(row) => {
+                                let row = offsets[s] + row;
+                                (
+                                    &recurrent[row * 3 * h..(row + 1) * 3 * h],
+                                    &cells[row * 2 * h..(row + 1) * 2 * h],
+                                )
+                            }
+                            None => (zero_recurrent.as_slice(), unstarted_cells.as_slice()),
+                        };
+                        let mask = |flag: bool| if flag { R::one() } else { R::zero() };
+                        update_state(
+                            &step,
+                            previous,
+                            (mask(role.in_span), mask(role.bias_relevant)),
+                            out_h,
+                            out_cells,
+                        );
+                    }
+                }
+            }
+            if t + 1 == trace.hidden.nrows() {
+                let states = &next_h[first * h..];
+                results[s] = finish(model, trace, sentences[s].1, &planners[s], states);
+            }
+        }
+        std::mem::swap(&mut beta_h, &mut next_h);
+        std::mem::swap(&mut cells, &mut next_cells);
+        std::mem::swap(&mut offsets, &mut next_offsets);
+        // Sentences that just finished keep no rows: drop their states from the next product.
+        if sentences
+            .iter()
+            .any(|(trace, _)| trace.hidden.nrows() == t + 1)
+        {
+            let (kept_h, kept_cells, kept_offsets) =
+                drop_finished(sentences, t, h, &beta_h, &cells, &offsets);
+            beta_h = kept_h;
+            cells = kept_cells;
+            offsets = kept_offsets;
+        }
     }
+    results
+}
 
-    let last_h = trace.hidden.row(steps - 1);
+/// The states of the sentences still running after step `t`, with their new row offsets.
+fn drop_finished<R: Real>(
+    sentences: &[(&ForwardTrace<R>, &[Span])],
+    t: usize,
+    h: usize,
+    beta_h: &[R],
+    cells: &[R],
+    offsets: &[usize],
+) -> (Vec<R>, Vec<R>, Vec<usize>) {
+    let mut kept_h = Vec::with_capacity(beta_h.len());
+    let mut kept_cells = Vec::with_capacity(cells.len());
+    let mut kept_offsets = vec![0usize; sentences.len()];
+    for (s, &(trace, _)) in sentences.iter().enumerate() {
+        let end = offsets.get(s + 1).copied().unwrap_or(beta_h.len() / h);
+        kept_offsets[s] = kept_h.len() / h;
+        if t + 1 < trace.hidden.nrows() {
+            kept_h.extend_from_slice(&beta_h[offsets[s] * h..end * h]);
+            kept_cells.extend_from_slice(&cells[offsets[s] * 2 * h..end * 2 * h]);
+        }
+    }
+    (kept_h, kept_cells, kept_offsets)
+}
+
+/// Scores of every span of a finished sentence from its last states (`states` starts at the
+/// sentence's first row).
+fn finish<R: Real>(
+    model: &LstmClassifier<R>,
+    trace: &ForwardTrace<R>,
+    spans: &[Span],
+    planner: &LanePlanner<'_>,
+    states: &[R],
+) -> Vec<SpanAttribution> {
+    let h = model.hidden_size();
+    let last_h = trace.hidden.row(trace.hidden.nrows() - 1);
     let logits_without_bias: Vec<f64> = trace
         .logits
         .iter()
@@ -96,7 +187,7 @@ pub fn decompose<R: Real>(
     let mut results: Vec<Option<SpanAttribution>> = vec![None; spans.len()];
     for (state, members) in planner.final_lanes() {
         let row = state.expect("every span is non-empty, so its lane has left the zero state");
-        let beta = beta_h.row(row);
+        let beta = ArrayView1::from(&states[row * h..(row + 1) * h]);
         let gamma = &last_h - &beta;
         let rel = model.output(beta, false);
         let irrel = model.output(gamma.view(), false);
@@ -193,54 +284,17 @@ type Previous<'a, R> = (&'a [R], &'a [R]);
 /// The step role as 0/1 multipliers: (x_t in span, bias×bias product relevant).
 type RoleMasks<R> = (R, R);
 
-/// One new state (β_h and `[β^c | γ^c]`) from the previous one.
-///
-/// Dispatches to a copy compiled for AVX2 when the CPU has it, so the activation polynomials run
-/// eight lanes wide; both copies perform the same IEEE operations and give identical results.
-fn update_state<R: Real>(
-    step: &StepInputs<'_, R>,
-    previous: Previous<'_, R>,
-    role: RoleMasks<R>,
-    out_h: &mut [R],
-    out_cells: &mut [R],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU supports AVX-512F, checked just above.
-        unsafe { update_state_avx512(step, previous, role, out_h, out_cells) };
-        return;
+simd_dispatch! {
+    /// One new state (β_h and `[β^c | γ^c]`) from the previous one.
+    fn update_state<R: Real>(
+        step: &StepInputs<'_, R>,
+        previous: Previous<'_, R>,
+        role: RoleMasks<R>,
+        out_h: &mut [R],
+        out_cells: &mut [R],
+    ) {
+        update_state_body(step, previous, role, out_h, out_cells)
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        unsafe { update_state_avx2(step, previous, role, out_h, out_cells) };
-        return;
-    }
-    update_state_body(step, previous, role, out_h, out_cells);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn update_state_avx512<R: Real>(
-    step: &StepInputs<'_, R>,
-    previous: Previous<'_, R>,
-    role: RoleMasks<R>,
-    out_h: &mut [R],
-    out_cells: &mut [R],
-) {
-    update_state_body(step, previous, role, out_h, out_cells);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn update_state_avx2<R: Real>(
-    step: &StepInputs<'_, R>,
-    previous: Previous<'_, R>,
-    role: RoleMasks<R>,
-    out_h: &mut [R],
-    out_cells: &mut [R],
-) {
-    update_state_body(step, previous, role, out_h, out_cells);
 }
 
 /// The CD recurrence for one state and all hidden units (authors' `CD`, steps 1-7 of the
@@ -254,21 +308,67 @@ fn update_state_avx2<R: Real>(
 #[inline(always)]
 fn update_state_body<R: Real>(
     step: &StepInputs<'_, R>,
-    (recurrent, prev_cells): Previous<'_, R>,
-    (in_span, bias_relevant): RoleMasks<R>,
+    previous: Previous<'_, R>,
+    role: RoleMasks<R>,
     out_h: &mut [R],
     out_cells: &mut [R],
 ) {
+    // Fixed-width blocks vectorise without a scalar remainder loop (168 = 10·16 + 8 would leave 8
+    // units to scalar code, as costly as 128 in vector lanes). The last block overlaps the one
+    // before; its units are recomputed from the same inputs and written with the same values.
+    const BLOCK: usize = 16;
     let h = out_h.len();
-    let [rec_i, rec_f, rec_g] = gate_blocks(recurrent, h);
-    let [wx_i, wx_f, wx_g] = gate_blocks(step.input, h);
-    let [b_i, b_f, b_g] = gate_blocks(step.bias, h);
-    let [z_i, z_f, z_g] = gate_blocks(step.preactivation, h);
-    let [gz_i, gz_f, gz_g] = gate_blocks(step.gate, h);
-    let [gb_i, gb_f, gb_g] = gate_blocks(step.bias_gate, h);
-    let (o, tanh_c) = (&step.output_gate[..h], &step.tanh_cell[..h]);
-    let (prev_beta_c, prev_gamma_c) = prev_cells[..2 * h].split_at(h);
-    let (out_beta_c, out_gamma_c) = out_cells[..2 * h].split_at_mut(h);
+    if h < BLOCK {
+        update_units(step, previous, role, out_h, out_cells, 0, h);
+        return;
+    }
+    let mut lo = 0;
+    while lo + BLOCK <= h {
+        update_units(step, previous, role, out_h, out_cells, lo, BLOCK);
+        lo += BLOCK;
+    }
+    if lo < h {
+        update_units(step, previous, role, out_h, out_cells, h - BLOCK, BLOCK);
+    }
+}
+
+/// Hidden units `lo .. lo + width` of [`update_state_body`].
+#[inline(always)]
+fn update_units<'a, R: Real>(
+    step: &StepInputs<'a, R>,
+    (recurrent, prev_cells): Previous<'a, R>,
+    (in_span, bias_relevant): RoleMasks<R>,
+    out_h: &mut [R],
+    out_cells: &mut [R],
+    lo: usize,
+    width: usize,
+) {
+    let h = out_h.len();
+    let unit = |v: &'a [R], block: usize| -> &'a [R] { &v[block * h + lo..][..width] };
+    let (rec_i, rec_f, rec_g) = (unit(recurrent, 0), unit(recurrent, 1), unit(recurrent, 2));
+    let (wx_i, wx_f, wx_g) = (
+        unit(step.input, 0),
+        unit(step.input, 1),
+        unit(step.input, 2),
+    );
+    let (b_i, b_f, b_g) = (unit(step.bias, 0), unit(step.bias, 1), unit(step.bias, 2));
+    let (z_i, z_f, z_g) = (
+        unit(step.preactivation, 0),
+        unit(step.preactivation, 1),
+        unit(step.preactivation, 2),
+    );
+    let (gz_i, gz_f, gz_g) = (unit(step.gate, 0), unit(step.gate, 1), unit(step.gate, 2));
+    let (gb_i, gb_f, gb_g) = (
+        unit(step.bias_gate, 0),
+        unit(step.bias_gate, 1),
+        unit(step.bias_gate, 2),
+    );
+    let (o, tanh_c) = (unit(step.output_gate, 0), unit(step.tanh_cell, 0));
+    let (prev_beta_c, prev_gamma_c) = (unit(prev_cells, 0), unit(prev_cells, 1));
+    let (out_beta_c, out_gamma_c) = out_cells.split_at_mut(h);
+    let out_beta_c = &mut out_beta_c[lo..][..width];
+    let out_gamma_c = &mut out_gamma_c[lo..][..width];
+    let out_h = &mut out_h[lo..][..width];
     let half = R::from_f64(0.5);
     let bias_irrelevant = R::one() - bias_relevant;
     // Shapley shares (rel, irrel) in act(b + rel + irrel) with the bias first, from
@@ -276,28 +376,16 @@ fn update_state_body<R: Real>(
     // rel' = ½[a − act(b)] + ½[act(z) − d], irrel' = ½[d − act(b)] + ½[act(z) − a].
     let shares =
         |a: R, d: R, gb: R, gz: R| (half * ((a - gb) + (gz - d)), half * ((d - gb) + (gz - a)));
-    for j in 0..h {
+    for j in 0..width {
         let rel_i = rec_i[j] + in_span * wx_i[j];
         let rel_f = rec_f[j] + in_span * wx_f[j];
         let rel_g = rec_g[j] + in_span * wx_g[j];
-        let (r_i, ir_i) = shares(
-            R::sigmoid(b_i[j] + rel_i),
-            R::sigmoid(z_i[j] - rel_i),
-            gb_i[j],
-            gz_i[j],
-        );
-        let (r_f, ir_f) = shares(
-            R::sigmoid(b_f[j] + rel_f),
-            R::sigmoid(z_f[j] - rel_f),
-            gb_f[j],
-            gz_f[j],
-        );
-        let (r_g, ir_g) = shares(
-            R::tanh_act(b_g[j] + rel_g),
-            R::tanh_act(z_g[j] - rel_g),
-            gb_g[j],
-            gz_g[j],
-        );
+        let (a_i, d_i) = R::sigmoid_pair(b_i[j] + rel_i, z_i[j] - rel_i);
+        let (a_f, d_f) = R::sigmoid_pair(b_f[j] + rel_f, z_f[j] - rel_f);
+        let (a_g, d_g) = R::tanh_pair(b_g[j] + rel_g, z_g[j] - rel_g);
+        let (r_i, ir_i) = shares(a_i, d_i, gb_i[j], gz_i[j]);
+        let (r_f, ir_f) = shares(a_f, d_f, gb_f[j], gz_f[j]);
+        let (r_g, ir_g) = shares(a_g, d_g, gb_g[j], gz_g[j]);
         let bias_product = gb_i[j] * gb_g[j];
         let beta_c = r_i * (r_g + gb_g[j])
             + gb_i[j] * r_g
@@ -310,11 +398,7 @@ fn update_state_body<R: Real>(
             + ir_f * prev_beta_c[j];
         out_beta_c[j] = beta_c;
         out_gamma_c[j] = gamma_c;
-        out_h[j] = o[j] * (half * (beta_c.tanh_act() + tanh_c[j] - gamma_c.tanh_act()));
+        let (tanh_beta_c, tanh_gamma_c) = R::tanh_pair(beta_c, gamma_c);
+        out_h[j] = o[j] * (half * (tanh_beta_c + tanh_c[j] - tanh_gamma_c));
     }
-}
-/// The i, f, g blocks of a vector laid out in PyTorch gate order.
-#[inline(always)]
-fn gate_blocks<T>(v: &[T], h: usize) -> [&[T]; 3] {
-    [&v[..h], &v[h..2 * h], &v[2 * h..3 * h]]
 }

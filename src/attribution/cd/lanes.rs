@@ -93,14 +93,23 @@ impl<'a> LanePlanner<'a> {
         self.updates.clear();
         let previous = std::mem::take(&mut self.lanes);
         for lane in previous {
-            let mut groups: Vec<(StepRole, Vec<usize>)> = Vec::with_capacity(1);
-            for &i in &lane.spans {
-                let role = StepRole::of(self.convention, self.spans[i], t);
-                match groups.iter_mut().find(|(r, _)| *r == role) {
-                    Some((_, members)) => members.push(i),
-                    None => groups.push((role, vec![i])),
-                }
-            }
+            let role_of = |i: usize| StepRole::of(self.convention, self.spans[i], t);
+            let first = role_of(lane.spans[0]);
+            let groups: Vec<(StepRole, Vec<usize>)> =
+                if lane.spans.iter().all(|&i| role_of(i) == first) {
+                    // The common case: the lane does not split, so its span list moves as it is.
+                    vec![(first, lane.spans)]
+                } else {
+                    let mut groups: Vec<(StepRole, Vec<usize>)> = Vec::with_capacity(2);
+                    for &i in &lane.spans {
+                        let role = role_of(i);
+                        match groups.iter_mut().find(|(r, _)| *r == role) {
+                            Some((_, members)) => members.push(i),
+                            None => groups.push((role, vec![i])),
+                        }
+                    }
+                    groups
+                };
             for (role, members) in groups {
                 let whole = lane.whole && role.keeps_whole();
                 let state = if lane.state.is_none() && !role.in_span {
@@ -123,6 +132,11 @@ impl<'a> LanePlanner<'a> {
                 });
             }
         }
+        &self.updates
+    }
+
+    /// The updates of the step planned last.
+    pub fn updates(&self) -> &[StateUpdate] {
         &self.updates
     }
 

@@ -9,14 +9,14 @@ mod engine;
 mod lanes;
 mod reference;
 
-pub use engine::decompose;
+pub use engine::{decompose, decompose_batch};
 pub use lanes::recurrent_rows;
 pub use reference::decompose_one_span;
 
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Attribution, AttributionError, Span, SpanAttribution, check_spans};
+use super::{Attribution, AttributionError, SentenceSpans, Span, SpanAttribution, check_spans};
 use crate::model::LstmClassifier;
 use crate::numeric::Real;
 
@@ -102,8 +102,26 @@ impl<R: Real> Attribution for ContextualDecomposition<'_, R> {
         token_ids: &[usize],
         spans: &[Span],
     ) -> Result<Vec<SpanAttribution>, AttributionError> {
-        check_spans(spans, token_ids.len())?;
-        let trace = self.model.forward(token_ids)?;
-        Ok(decompose(self.model, &trace, spans, self.convention))
+        Ok(self
+            .attribute_batch(&[SentenceSpans { token_ids, spans }])?
+            .pop()
+            .expect("one result per sentence"))
+    }
+
+    fn attribute_batch(
+        &self,
+        sentences: &[SentenceSpans<'_>],
+    ) -> Result<Vec<Vec<SpanAttribution>>, AttributionError> {
+        for s in sentences {
+            check_spans(s.spans, s.token_ids.len())?;
+        }
+        let ids: Vec<&[usize]> = sentences.iter().map(|s| s.token_ids).collect();
+        let traces = self.model.forward_batch(&ids)?;
+        let batch: Vec<(&_, &[Span])> = traces
+            .iter()
+            .zip(sentences)
+            .map(|(t, s)| (t, s.spans))
+            .collect();
+        Ok(decompose_batch(self.model, &batch, self.convention))
     }
 }
