@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cd_pipeline::attribution::cd::{decompose_one_span, recurrent_rows};
 use cd_pipeline::attribution::{
-    Attribution, ContextualDecomposition, Convention, SENTENCES_PER_BATCH, Span, SpanSet,
+    Attribution, ContextualDecomposition, Convention, SPANS_PER_BATCH, Span, SpanSet,
     attribute_corpus,
 };
 use cd_pipeline::model::LstmClassifier;
@@ -39,7 +39,7 @@ fn main() {
         "cd-pipeline CD throughput: hidden {HIDDEN}, embedding {EMBEDDING}, 2 classes, f32, convention {CONVENTION}, {cores} cores"
     );
     println!(
-        "GEMM backend: the gemm crate 0.19 (x86-v4 kernels), single-threaded per call, {SENTENCES_PER_BATCH} sentences per product\n"
+        "GEMM backend: the gemm crate 0.19 (x86-v4 kernels), single-threaded per call, sentences batched up to {SPANS_PER_BATCH} spans per product\n"
     );
     println!(
         "{:<8} {:<9} {:>9} {:>13} {:>13} {:>13} {:>9} {:>9} {:>10} {:>10} {:>7} {:>7}",
@@ -80,10 +80,12 @@ fn main() {
             let batched_1 = single.install(|| best_of_three(run));
             let batched_n = all.install(|| best_of_three(run));
 
-            let gemm_1 =
-                single.install(|| best_of_three(|| gemm_at_engine_shapes(&rows, sentences.len())));
-            let gemm_n =
-                all.install(|| best_of_three(|| gemm_at_engine_shapes(&rows, sentences.len())));
+            let gemm_1 = single.install(|| {
+                best_of_three(|| gemm_at_engine_shapes(&rows, spans.len(), sentences.len()))
+            });
+            let gemm_n = all.install(|| {
+                best_of_three(|| gemm_at_engine_shapes(&rows, spans.len(), sentences.len()))
+            });
             let gflops =
                 |d: Duration| flops_per_sentence * sentences.len() as f64 / d.as_secs_f64() / 1e9;
             println!(
@@ -188,15 +190,16 @@ fn one_span_at_a_time(model: &LstmClassifier<f32>, sentences: &[Vec<usize>], spa
 /// The engine's recurrent products alone: for each batch of sentences, one
 /// `(rows × H) · (H × 3H)` product per step, batches fanned out over the current pool as the
 /// engine's are.
-fn gemm_at_engine_shapes(rows: &[usize], sentences: usize) {
+fn gemm_at_engine_shapes(rows: &[usize], spans: usize, sentences: usize) {
+    let per_batch = SPANS_PER_BATCH.div_ceil(spans);
     let weights: Vec<f32> = (0..3 * HIDDEN * HIDDEN)
         .map(|i| (i % 11) as f32 * 0.01)
         .collect();
-    (0..sentences.div_ceil(SENTENCES_PER_BATCH))
+    (0..sentences.div_ceil(per_batch))
         .into_par_iter()
         .for_each(|_| {
             for &r in rows {
-                let r = r * SENTENCES_PER_BATCH;
+                let r = r * per_batch;
                 let states = vec![0.1_f32; r * HIDDEN];
                 let mut out = vec![0.0_f32; r * 3 * HIDDEN];
                 matmul_transposed(&states, &weights, r, HIDDEN, 3 * HIDDEN, &mut out);

@@ -8,7 +8,7 @@ pub mod cd;
 mod corpus;
 
 pub use cd::{ContextualDecomposition, Convention};
-pub use corpus::{CorpusError, SENTENCES_PER_BATCH, SentenceAttribution, attribute_corpus};
+pub use corpus::{CorpusError, SPANS_PER_BATCH, SentenceAttribution, attribute_corpus};
 
 use crate::model::ModelError;
 
