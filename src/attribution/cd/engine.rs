@@ -54,11 +54,14 @@ pub fn decompose_batch<R: Real>(
     // States of the previous step, sentence after sentence: β_h (H per row), [β^c | γ^c] (2H per
     // row), and their recurrent products V_ifg β_h (3H per row). `offsets[s]` is the first row of
     // sentence s.
-    let mut beta_h: Vec<R> = Vec::new();
-    let mut cells: Vec<R> = Vec::new();
-    let mut recurrent: Vec<R> = Vec::new();
-    let mut next_h: Vec<R> = Vec::new();
-    let mut next_cells: Vec<R> = Vec::new();
+    // A state holds at least one span, so the span count bounds the rows: reserving it once
+    // avoids reallocating (and page-faulting) as the states grow step by step.
+    let max_rows: usize = sentences.iter().map(|(_, spans)| spans.len()).sum();
+    let mut beta_h: Vec<R> = Vec::with_capacity(max_rows * h);
+    let mut cells: Vec<R> = Vec::with_capacity(max_rows * 2 * h);
+    let mut recurrent: Vec<R> = Vec::with_capacity(max_rows * 3 * h);
+    let mut next_h: Vec<R> = Vec::with_capacity(max_rows * h);
+    let mut next_cells: Vec<R> = Vec::with_capacity(max_rows * 2 * h);
     let mut offsets = vec![0usize; sentences.len()];
     let mut next_offsets = vec![0usize; sentences.len()];
     let zero_recurrent = vec![R::zero(); 3 * h];
@@ -134,37 +137,38 @@ pub fn decompose_batch<R: Real>(
             .iter()
             .any(|(trace, _)| trace.hidden.nrows() == t + 1)
         {
-            let (kept_h, kept_cells, kept_offsets) =
-                drop_finished(sentences, t, h, &beta_h, &cells, &offsets);
-            beta_h = kept_h;
-            cells = kept_cells;
-            offsets = kept_offsets;
+            drop_finished(sentences, t, h, &mut beta_h, &mut cells, &mut offsets);
         }
     }
     results
 }
 
-/// The states of the sentences still running after step `t`, with their new row offsets.
+/// Keeps only the states of the sentences still running after step `t`, moving them down in place
+/// and updating their row offsets.
 fn drop_finished<R: Real>(
     sentences: &[(&ForwardTrace<R>, &[Span])],
     t: usize,
     h: usize,
-    beta_h: &[R],
-    cells: &[R],
-    offsets: &[usize],
-) -> (Vec<R>, Vec<R>, Vec<usize>) {
-    let mut kept_h = Vec::with_capacity(beta_h.len());
-    let mut kept_cells = Vec::with_capacity(cells.len());
-    let mut kept_offsets = vec![0usize; sentences.len()];
-    for (s, &(trace, _)) in sentences.iter().enumerate() {
-        let end = offsets.get(s + 1).copied().unwrap_or(beta_h.len() / h);
-        kept_offsets[s] = kept_h.len() / h;
-        if t + 1 < trace.hidden.nrows() {
-            kept_h.extend_from_slice(&beta_h[offsets[s] * h..end * h]);
-            kept_cells.extend_from_slice(&cells[offsets[s] * 2 * h..end * 2 * h]);
+    beta_h: &mut Vec<R>,
+    cells: &mut Vec<R>,
+    offsets: &mut [usize],
+) {
+    let total_rows = beta_h.len() / h;
+    let mut kept = 0;
+    for s in 0..sentences.len() {
+        let (start, end) = (
+            offsets[s],
+            offsets.get(s + 1).copied().unwrap_or(total_rows),
+        );
+        offsets[s] = kept;
+        if t + 1 < sentences[s].0.hidden.nrows() {
+            beta_h.copy_within(start * h..end * h, kept * h);
+            cells.copy_within(start * 2 * h..end * 2 * h, kept * 2 * h);
+            kept += end - start;
         }
     }
-    (kept_h, kept_cells, kept_offsets)
+    beta_h.truncate(kept * h);
+    cells.truncate(kept * 2 * h);
 }
 
 /// Scores of every span of a finished sentence from its last states (`states` starts at the
