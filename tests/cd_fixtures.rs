@@ -9,45 +9,11 @@ use cd_pipeline::attribution::cd::{decompose, decompose_batch, decompose_one_spa
 use cd_pipeline::attribution::{Convention, Span};
 use cd_pipeline::model::{LstmClassifier, Vocabulary};
 use cd_pipeline::numeric::Real;
-use common::{Decomposition, fixture, max_abs_diff, read_jsonl};
+use common::{FixtureCase as Case, FixtureSentence as Sentence, fixture, max_abs_diff, read_jsonl};
 
 /// The README's suggested absolute tolerances, not to be loosened.
 const F32_TOLERANCE: f64 = 1e-5;
 const F64_TOLERANCE: f64 = 1e-10;
-
-#[derive(serde::Deserialize)]
-struct Sentence {
-    sentence: usize,
-    ids: Vec<usize>,
-    tokens: Vec<String>,
-    logits: Vec<f64>,
-    logits_f32: Vec<f64>,
-}
-
-#[derive(serde::Deserialize)]
-struct Case {
-    sentence: usize,
-    start: usize,
-    /// Inclusive, as in the authors' code; converted to a half-open end here and nowhere else.
-    stop: usize,
-    murdoch2018: Decomposition,
-    acd: Decomposition,
-    paper: Decomposition,
-}
-
-impl Case {
-    fn span(&self) -> Span {
-        Span::new(self.start, self.stop + 1)
-    }
-
-    fn expected(&self, convention: Convention) -> &Decomposition {
-        match convention {
-            Convention::Paper => &self.paper,
-            Convention::Murdoch2018 => &self.murdoch2018,
-            Convention::Acd => &self.acd,
-        }
-    }
-}
 
 struct Worst {
     error: f64,
@@ -224,16 +190,6 @@ struct Prediction {
     logits: Vec<f64>,
 }
 
-#[derive(serde::Deserialize)]
-struct TreeCase {
-    index: usize,
-    start: usize,
-    stop: usize,
-    murdoch2018: Decomposition,
-    acd: Decomposition,
-    paper: Decomposition,
-}
-
 /// The PyTorch-trained SST model: our loader reproduces its logits and therefore its accuracies.
 #[test]
 fn torch_trained_sst_model_reproduces_logits_and_accuracy() {
@@ -279,10 +235,10 @@ fn torch_trained_sst_model_cd_matches_authors_code() {
         .filter(|p| p.split == "dev")
         .map(|p| (p.index, p))
         .collect();
-    let cases: Vec<TreeCase> = read_jsonl(&fixture("torch_sst/cd_cases.jsonl"));
-    let mut by_sentence: BTreeMap<usize, Vec<&TreeCase>> = BTreeMap::new();
+    let cases: Vec<Case> = read_jsonl(&fixture("torch_sst/cd_cases.jsonl"));
+    let mut by_sentence: BTreeMap<usize, Vec<&Case>> = BTreeMap::new();
     for case in &cases {
-        by_sentence.entry(case.index).or_default().push(case);
+        by_sentence.entry(case.sentence).or_default().push(case);
     }
     assert_eq!(by_sentence.len(), 40);
     for convention in Convention::ALL {
@@ -293,20 +249,13 @@ fn torch_trained_sst_model_cd_matches_authors_code() {
                 .iter()
                 .map(|t| vocab.lookup(t).unwrap())
                 .collect();
-            let spans: Vec<Span> = cases
-                .iter()
-                .map(|c| Span::new(c.start, c.stop + 1))
-                .collect();
+            let spans: Vec<Span> = cases.iter().map(|c| c.span()).collect();
             let trace = model.forward(&ids).unwrap();
             for (case, got) in cases
                 .iter()
                 .zip(decompose(&model, &trace, &spans, convention))
             {
-                let want = match convention {
-                    Convention::Paper => &case.paper,
-                    Convention::Murdoch2018 => &case.murdoch2018,
-                    Convention::Acd => &case.acd,
-                };
+                let want = case.expected(convention);
                 let error =
                     max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
                 worst.record(error, || format!("dev {index} {:?}", got.span));

@@ -9,24 +9,8 @@ use std::process::{Command, Output};
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int32Type};
-use common::{Decomposition, fixture, read_jsonl};
+use common::{FixtureCase as Case, FixtureSentence as Sentence, fixture, read_jsonl};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-#[derive(serde::Deserialize)]
-struct Sentence {
-    sentence: usize,
-    tokens: Vec<String>,
-    logits_f32: Vec<f64>,
-}
-
-#[derive(serde::Deserialize)]
-struct Case {
-    sentence: usize,
-    start: usize,
-    stop: usize,
-    murdoch2018: Decomposition,
-    paper: Decomposition,
-}
 
 fn cd_pipeline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cd-pipeline"))
@@ -128,22 +112,18 @@ fn score_writes_the_authors_cd_values_to_parquet() {
     let mut rows = 0;
     for batch in &batches {
         let column = |name: &str| batch.column_by_name(name).unwrap().clone();
-        let ids = column("sentence_id");
-        let ids = ids.as_string::<i32>();
-        let starts = column("span_start");
-        let starts = starts.as_primitive::<Int32Type>();
-        let ends = column("span_end");
-        let ends = ends.as_primitive::<Int32Type>();
-        let conventions = column("convention");
-        let conventions = conventions.as_string::<i32>();
-        let phrases = column("phrase");
-        let phrases = phrases.as_string::<i32>();
-        let scores = column("score");
-        let scores = scores.as_primitive::<Float32Type>();
-        let residuals = column("residual");
-        let residuals = residuals.as_primitive::<Float32Type>();
-        let (rel, irrel) = (column("rel"), column("irrel"));
-        let (rel, irrel) = (rel.as_list::<i32>(), irrel.as_list::<i32>());
+        let strings = |name: &str| column(name).as_string::<i32>().clone();
+        let floats = |name: &str| column(name).as_primitive::<Float32Type>().clone();
+        let positions = |name: &str| column(name).as_primitive::<Int32Type>().clone();
+        let lists = |name: &str| column(name).as_list::<i32>().clone();
+        let (ids, conventions, phrases) = (
+            strings("sentence_id"),
+            strings("convention"),
+            strings("phrase"),
+        );
+        let (starts, ends) = (positions("span_start"), positions("span_end"));
+        let (scores, residuals) = (floats("score"), floats("residual"));
+        let (rel, irrel) = (lists("rel"), lists("irrel"));
         for row in 0..batch.num_rows() {
             let key = (
                 ids.value(row).to_string(),
@@ -151,11 +131,7 @@ fn score_writes_the_authors_cd_values_to_parquet() {
                 ends.value(row),
             );
             let case = expected[&key];
-            let want = match conventions.value(row) {
-                "paper" => &case.paper,
-                "murdoch2018" => &case.murdoch2018,
-                other => panic!("unexpected convention {other}"),
-            };
+            let want = case.expected(conventions.value(row).parse().unwrap());
             let values = |list: &arrow_array::ListArray| -> Vec<f64> {
                 list.value(row)
                     .as_primitive::<Float32Type>()
@@ -164,7 +140,7 @@ fn score_writes_the_authors_cd_values_to_parquet() {
                     .map(|&v| f64::from(v))
                     .collect()
             };
-            let (got_rel, got_irrel) = (values(rel), values(irrel));
+            let (got_rel, got_irrel) = (values(&rel), values(&irrel));
             assert!(common::max_abs_diff(&got_rel, &want.rel) <= 1e-5, "{key:?}");
             assert!(
                 common::max_abs_diff(&got_irrel, &want.irrel) <= 1e-5,

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use cd_pipeline::attribution::{Convention, Span};
 use serde::de::DeserializeOwned;
 
 /// `../shared` beside the repository (CI lays it there), or `CD_PIPELINE_SHARED`.
@@ -48,4 +49,42 @@ pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f64::max)
+}
+
+/// A line of a `cd_reference` model's `sentences.jsonl`.
+#[derive(Debug, serde::Deserialize)]
+pub struct FixtureSentence {
+    pub sentence: usize,
+    pub ids: Vec<usize>,
+    pub tokens: Vec<String>,
+    pub logits: Vec<f64>,
+    pub logits_f32: Vec<f64>,
+}
+
+/// A line of a `cd_reference` model's `cases.jsonl` or of `torch_sst/cd_cases.jsonl` (which names
+/// the sentence `index`).
+#[derive(Debug, serde::Deserialize)]
+pub struct FixtureCase {
+    #[serde(alias = "index")]
+    pub sentence: usize,
+    pub start: usize,
+    /// Inclusive, as in the authors' code; converted to a half-open end by [`FixtureCase::span`].
+    pub stop: usize,
+    pub murdoch2018: Decomposition,
+    pub acd: Decomposition,
+    pub paper: Decomposition,
+}
+
+impl FixtureCase {
+    pub fn span(&self) -> Span {
+        Span::new(self.start, self.stop + 1)
+    }
+
+    pub fn expected(&self, convention: Convention) -> &Decomposition {
+        match convention {
+            Convention::Paper => &self.paper,
+            Convention::Murdoch2018 => &self.murdoch2018,
+            Convention::Acd => &self.acd,
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //!
 //! Exact shortcuts (each exact in real arithmetic; only rounding differs from the authors' code):
 //! - γ = h − β, so only β_h needs recurrent products once the forward pass is known (γ^c is
-//!   propagated too, at no extra activation cost: see [`update_state_body`]), and
+//!   propagated too, at no extra activation cost: see [`update_state`]), and
 //!   `b + irrel = z − rel` where z is the full pre-activation;
 //! - the input products W x_t, the activations of the bias alone and of the full pre-activation, the
 //!   output gate, c_t and tanh(c_t) come from the forward pass and are shared by every span;
@@ -290,6 +290,15 @@ type RoleMasks<R> = (R, R);
 
 simd_dispatch! {
     /// One new state (β_h and `[β^c | γ^c]`) from the previous one.
+    ///
+    /// The CD recurrence for one state and all hidden units (authors' `CD`, steps 1-7 of the
+    /// fixtures README), with `b + irrel` taken as `z − rel`. The role masks are 0 or 1, so the loop
+    /// has no branches.
+    ///
+    /// γ^c is propagated rather than taken as `c − β^c`: when a span covers nearly all of a long
+    /// sentence, γ^c is small while |c| is large, and the forward pass's f32 rounding of c (about
+    /// 3e-6 at |c| ≈ 10 on the trained SST model) would enter tanh(γ^c) at full slope. The irrelevant
+    /// gate shares cost no activations: the three shares add up to the gate value.
     fn update_state<R: Real>(
         step: &StepInputs<'_, R>,
         previous: Previous<'_, R>,
@@ -297,46 +306,27 @@ simd_dispatch! {
         out_h: &mut [R],
         out_cells: &mut [R],
     ) {
-        update_state_body(step, previous, role, out_h, out_cells)
+        // Fixed-width blocks vectorise without a scalar remainder loop (168 = 10·16 + 8 would leave 8
+        // units to scalar code, as costly as 128 in vector lanes). The last block overlaps the one
+        // before; its units are recomputed from the same inputs and written with the same values.
+        const BLOCK: usize = 16;
+        let h = out_h.len();
+        if h < BLOCK {
+            update_units(step, previous, role, out_h, out_cells, 0, h);
+            return;
+        }
+        let mut lo = 0;
+        while lo + BLOCK <= h {
+            update_units(step, previous, role, out_h, out_cells, lo, BLOCK);
+            lo += BLOCK;
+        }
+        if lo < h {
+            update_units(step, previous, role, out_h, out_cells, h - BLOCK, BLOCK);
+        }
     }
 }
 
-/// The CD recurrence for one state and all hidden units (authors' `CD`, steps 1-7 of the
-/// fixtures README), with `b + irrel` taken as `z − rel`. The role masks are 0 or 1, so the loop
-/// has no branches.
-///
-/// γ^c is propagated rather than taken as `c − β^c`: when a span covers nearly all of a long
-/// sentence, γ^c is small while |c| is large, and the forward pass's f32 rounding of c (about
-/// 3e-6 at |c| ≈ 10 on the trained SST model) would enter tanh(γ^c) at full slope. The irrelevant
-/// gate shares cost no activations: the three shares add up to the gate value.
-#[inline(always)]
-fn update_state_body<R: Real>(
-    step: &StepInputs<'_, R>,
-    previous: Previous<'_, R>,
-    role: RoleMasks<R>,
-    out_h: &mut [R],
-    out_cells: &mut [R],
-) {
-    // Fixed-width blocks vectorise without a scalar remainder loop (168 = 10·16 + 8 would leave 8
-    // units to scalar code, as costly as 128 in vector lanes). The last block overlaps the one
-    // before; its units are recomputed from the same inputs and written with the same values.
-    const BLOCK: usize = 16;
-    let h = out_h.len();
-    if h < BLOCK {
-        update_units(step, previous, role, out_h, out_cells, 0, h);
-        return;
-    }
-    let mut lo = 0;
-    while lo + BLOCK <= h {
-        update_units(step, previous, role, out_h, out_cells, lo, BLOCK);
-        lo += BLOCK;
-    }
-    if lo < h {
-        update_units(step, previous, role, out_h, out_cells, h - BLOCK, BLOCK);
-    }
-}
-
-/// Hidden units `lo .. lo + width` of [`update_state_body`].
+/// Hidden units `lo .. lo + width` of [`update_state`].
 #[inline(always)]
 fn update_units<'a, R: Real>(
     step: &StepInputs<'a, R>,
