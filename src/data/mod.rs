@@ -1,7 +1,9 @@
 //! Readers of the datasets the pipeline explains.
 
+mod sst;
 mod token_jsonl;
 
+pub use sst::{Node, Polarity, SstTree, read_sst_trees};
 pub use token_jsonl::{TokenSentence, read_token_jsonl};
 
 use std::path::PathBuf;

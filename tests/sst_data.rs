@@ -1,0 +1,83 @@
+//! The SST reader against the real treebank: counts published for SST-5 / SST-2 and the shape of
+//! every tree.
+
+mod common;
+
+use cd_pipeline::data::{Polarity, read_sst_trees};
+
+#[test]
+fn sst_splits_have_the_published_counts_and_binary_trees() {
+    let dir = common::shared_dir().join("data/sst");
+    // (split, trees, non-neutral roots, negative roots, leaf tokens)
+    let expected = [
+        ("train", 8544, 6920, 3310, 163_563),
+        ("dev", 1101, 872, 428, 21_274),
+        ("test", 2210, 1821, 912, 42_405),
+    ];
+    for (split, trees, non_neutral, negative, tokens) in expected {
+        let parsed = read_sst_trees(&dir.join(format!("{split}.txt"))).unwrap();
+        assert_eq!(parsed.len(), trees, "{split} trees");
+        let roots: Vec<Polarity> = parsed
+            .iter()
+            .map(|t| Polarity::of(t.root().label))
+            .collect();
+        assert_eq!(
+            roots.iter().filter(|&&p| p != Polarity::Neutral).count(),
+            non_neutral,
+            "{split} SST-2"
+        );
+        assert_eq!(
+            roots.iter().filter(|&&p| p == Polarity::Negative).count(),
+            negative,
+            "{split} negative"
+        );
+        assert_eq!(
+            parsed.iter().map(|t| t.tokens.len()).sum::<usize>(),
+            tokens,
+            "{split} tokens"
+        );
+        for tree in &parsed {
+            let n = tree.tokens.len();
+            assert_eq!(
+                tree.nodes.len(),
+                2 * n - 1,
+                "{split} line {}: 2n - 1 nodes",
+                tree.line
+            );
+            assert_eq!((tree.root().start, tree.root().end), (0, n));
+            for node in &tree.nodes {
+                match node.children.as_slice() {
+                    [] => assert_eq!(node.end - node.start, 1),
+                    [left, right] => {
+                        let (l, r) = (&tree.nodes[*left], &tree.nodes[*right]);
+                        assert_eq!((l.start, l.end, r.end), (node.start, r.start, node.end));
+                        assert_eq!(l.depth, node.depth + 1);
+                    }
+                    other => panic!("{split} line {}: {} children", tree.line, other.len()),
+                }
+            }
+        }
+    }
+    let train = read_sst_trees(&dir.join("train.txt")).unwrap();
+    let no_break_spaces = train
+        .iter()
+        .flat_map(|t| &t.tokens)
+        .filter(|w| w.contains('\u{a0}'))
+        .count();
+    assert_eq!(no_break_spaces, 3, "leaves with U+00A0 stay whole");
+}
+
+#[test]
+fn malformed_trees_are_reported_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.txt");
+    std::fs::write(&path, "(3 (2 It) (4 good))\n(3 (2 It) (7 good))\n").unwrap();
+    let message = read_sst_trees(&path).unwrap_err().to_string();
+    assert!(
+        message.contains("bad.txt:2: tree: column 12: expected a label 0-4"),
+        "{message}"
+    );
+    std::fs::write(&path, "(3 (2 It) (4 good)\n").unwrap();
+    let message = read_sst_trees(&path).unwrap_err().to_string();
+    assert!(message.contains("bad.txt:1: tree: column 19"), "{message}");
+}
