@@ -24,6 +24,7 @@
 //! println!("phrase score (positive - negative): {:?}", scores[0].binary_score());
 //! ```
 
+pub mod analysis;
 pub mod attribution;
 pub mod data;
 mod error;

@@ -81,3 +81,37 @@ fn malformed_trees_are_reported_with_file_line_and_column() {
     let message = read_sst_trees(&path).unwrap_err().to_string();
     assert!(message.contains("bad.txt:1: tree: column 19"), "{message}");
 }
+
+/// The paper's negation rule over the training trees; the counts are reported, and every match is
+/// re-checked against the rule's conditions.
+#[test]
+fn negation_rule_over_training_trees() {
+    use cd_pipeline::analysis::negation::{NEGATION_WORDS, NegationKind, NegationRule};
+    let train = read_sst_trees(&common::shared_dir().join("data/sst/train.txt")).unwrap();
+    let rule = NegationRule::default();
+    let (mut positive, mut negative, mut sentences) = (0, 0, 0);
+    for tree in &train {
+        let found = rule.find(tree);
+        sentences += usize::from(!found.is_empty());
+        for negation in found {
+            let phrase = &tree.nodes[negation.phrase];
+            let first = &tree.nodes[negation.negation];
+            assert!(phrase.end - phrase.start < 10);
+            assert_eq!(phrase.children, vec![negation.negation, negation.negated]);
+            let head: Vec<String> = tree.tokens[first.start..first.end.min(first.start + 2)]
+                .iter()
+                .map(|w| w.to_lowercase())
+                .collect();
+            assert!(head.iter().any(|w| NEGATION_WORDS.contains(&w.as_str())));
+            match negation.kind {
+                NegationKind::Positive => positive += 1,
+                NegationKind::Negative => negative += 1,
+            }
+        }
+    }
+    eprintln!(
+        "SST train: {} negation constituents in {sentences} sentences ({positive} positive, {negative} negative)",
+        positive + negative
+    );
+    assert!(positive > 0 && negative > 0);
+}

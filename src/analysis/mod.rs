@@ -1,0 +1,3 @@
+//! Analyses of the paper built on attribution scores.
+
+pub mod negation;
