@@ -97,7 +97,7 @@ impl Real for f32 {
     #[inline(always)]
     fn tanh_act(self) -> Self {
         // tanh(|x|) = (1 - e) / (1 + e) with e = exp(-2|x|) never overflows; the sign is restored after.
-        let e = exp_f32(-2.0 * self.abs());
+        let e = exp_f32_in_range((-2.0 * self.abs()).max(-87.0));
         ((1.0 - e) / (1.0 + e)).copysign(self)
     }
 
@@ -106,8 +106,8 @@ impl Real for f32 {
     /// below it, and σ(40) rounds to 1 in f32.
     #[inline(always)]
     fn sigmoid_pair(a: f32, b: f32) -> (f32, f32) {
-        let one_plus_ea = 1.0 + exp_f32(-a.clamp(-40.0, 40.0));
-        let one_plus_eb = 1.0 + exp_f32(-b.clamp(-40.0, 40.0));
+        let one_plus_ea = 1.0 + exp_f32_in_range(-a.clamp(-40.0, 40.0));
+        let one_plus_eb = 1.0 + exp_f32_in_range(-b.clamp(-40.0, 40.0));
         let q = 1.0 / (one_plus_ea * one_plus_eb);
         (one_plus_eb * q, one_plus_ea * q)
     }
@@ -115,8 +115,8 @@ impl Real for f32 {
     /// One division for both, with e = exp(-2|x|) in (0, 1]: tanh(|a|) = (1 - e_a)(1 + e_b) q.
     #[inline(always)]
     fn tanh_pair(a: f32, b: f32) -> (f32, f32) {
-        let ea = exp_f32(-2.0 * a.abs());
-        let eb = exp_f32(-2.0 * b.abs());
+        let ea = exp_f32_in_range((-2.0 * a.abs()).max(-87.0));
+        let eb = exp_f32_in_range((-2.0 * b.abs()).max(-87.0));
         let q = 1.0 / ((1.0 + ea) * (1.0 + eb));
         (
             ((1.0 - ea) * (1.0 + eb) * q).copysign(a),
@@ -127,18 +127,26 @@ impl Real for f32 {
 
 /// Branch-free `exp` for `f32` (Cephes `expf` reduction and polynomial, relative error about 2e-7).
 ///
-/// Fused multiply-adds throughout: one instruction each in code compiled for FMA (see
-/// [`simd_dispatch`]), a correctly rounded `fmaf` call elsewhere, so every path gives the same bits.
 /// The argument is clamped to the range where the result is a normal float, so the function never
-/// produces infinities or denormals. Rounding to an integer uses the 1.5·2²³ shifter instead of a
-/// float-to-int cast, which compilers do not vectorise; the caller's loop stays SIMD throughout.
+/// produces infinities or denormals; callers that already bound their arguments use
+/// [`exp_f32_in_range`].
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
+    exp_f32_in_range(x.clamp(-87.0, 88.0))
+}
+
+/// [`exp_f32`] for arguments already in [-87, 88] (outside it the result is wrong, not unsafe).
+///
+/// Fused multiply-adds throughout: one instruction each in code compiled for FMA (see
+/// [`simd_dispatch`]), a correctly rounded `fmaf` call elsewhere, so every path gives the same bits.
+/// Rounding to an integer uses the 1.5·2²³ shifter instead of a float-to-int cast, which compilers
+/// do not vectorise; the caller's loop stays SIMD throughout.
+#[inline(always)]
+fn exp_f32_in_range(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     const LN2_HIGH: f32 = 0.693_359_4;
     const LN2_LOW: f32 = -2.121_944_4e-4;
     const SHIFTER: f32 = 12_582_912.0;
-    let x = x.clamp(-87.0, 88.0);
     // Adding 1.5·2²³ rounds x·log2(e) to the nearest integer n (ties to even) and leaves n in the
     // low mantissa bits.
     let shifted = x.mul_add(LOG2_E, SHIFTER);
@@ -151,8 +159,9 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p.mul_add(r, 1.666_666_5e-1);
     p = p.mul_add(r, 0.5);
     let y = (p * r).mul_add(r, r + 1.0);
-    let n_int = shifted.to_bits().wrapping_sub(SHIFTER.to_bits()) as i32;
-    let scale = f32::from_bits(((n_int + 127) as u32) << 23);
+    // The shifter's bits are 0x4B40_0000 + n; their low 9 bits shifted into the exponent field give
+    // n << 23 (the shifter's own bits there are zero), and adding 127 << 23 makes 2^n.
+    let scale = f32::from_bits((shifted.to_bits() << 23).wrapping_add(127 << 23));
     y * scale
 }
 
