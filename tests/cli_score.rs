@@ -165,6 +165,13 @@ fn score_writes_the_authors_cd_values_to_parquet() {
     assert_eq!(rows, 2 * cases.len());
 }
 
+/// `score` over `input` with the given model and vocabulary, writing `output`.
+fn score_args<'a>(model: &'a str, vocab: &'a str, input: &'a str, output: &'a str) -> Vec<&'a str> {
+    vec![
+        "score", "--model", model, "--vocab", vocab, "--input", input, "--output", output,
+    ]
+}
+
 fn assert_rejected(args: &[&str], output: &Path, expected: &[&str]) {
     let run = cd_pipeline(args);
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -205,50 +212,20 @@ fn bad_input_exits_2_with_a_precise_message_and_writes_nothing() {
     )
     .unwrap();
     assert_rejected(
-        &[
-            "score",
-            "--model",
-            model,
-            "--vocab",
-            vocab,
-            "--input",
-            path_str(&bad_json),
-            "--output",
-            out,
-        ],
+        &score_args(model, vocab, path_str(&bad_json), out),
         &output,
         &["bad.jsonl:2: tokens"],
     );
 
     let missing = dir.path().join("missing.jsonl");
     assert_rejected(
-        &[
-            "score",
-            "--model",
-            model,
-            "--vocab",
-            vocab,
-            "--input",
-            path_str(&missing),
-            "--output",
-            out,
-        ],
+        &score_args(model, vocab, path_str(&missing), out),
         &output,
         &["missing.jsonl", "cannot read"],
     );
 
     assert_rejected(
-        &[
-            "score",
-            "--model",
-            model,
-            "--vocab",
-            path_str(&medium_vocab),
-            "--input",
-            path_str(&input),
-            "--output",
-            out,
-        ],
+        &score_args(model, path_str(&medium_vocab), path_str(&input), out),
         &output,
         &["vocabulary", "200 tokens", "embed.weight", "40 rows"],
     );
@@ -258,34 +235,14 @@ fn bad_input_exits_2_with_a_precise_message_and_writes_nothing() {
     bytes.truncate(bytes.len() / 2);
     std::fs::write(&truncated, bytes).unwrap();
     assert_rejected(
-        &[
-            "score",
-            "--model",
-            path_str(&truncated),
-            "--vocab",
-            vocab,
-            "--input",
-            path_str(&input),
-            "--output",
-            out,
-        ],
+        &score_args(path_str(&truncated), vocab, path_str(&input), out),
         &output,
         &["truncated.safetensors", "not a safetensors file"],
     );
 
-    let usage = cd_pipeline(&[
-        "score",
-        "--model",
-        model,
-        "--vocab",
-        vocab,
-        "--input",
-        path_str(&input),
-        "--output",
-        out,
-        "--convention",
-        "bogus",
-    ]);
+    let mut bogus = score_args(model, vocab, path_str(&input), out);
+    bogus.extend(["--convention", "bogus"]);
+    let usage = cd_pipeline(&bogus);
     assert_eq!(usage.status.code(), Some(2));
     assert!(!output.exists());
 }

@@ -25,6 +25,30 @@ pub enum InputError {
     },
 }
 
+/// The non-blank lines of a UTF-8 text file with their 1-based numbers; invalid UTF-8 is an error
+/// naming the line and `field`.
+fn read_lines(path: &std::path::Path, field: &str) -> Result<Vec<(usize, String)>, InputError> {
+    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut lines = Vec::new();
+    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let text = std::str::from_utf8(raw).map_err(|e| {
+            InputError::invalid(
+                path,
+                index + 1,
+                field,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )
+        })?;
+        if !text.trim().is_empty() {
+            lines.push((index + 1, text.to_string()));
+        }
+    }
+    Ok(lines)
+}
+
 impl InputError {
     pub fn invalid(
         path: impl Into<PathBuf>,

@@ -66,30 +66,14 @@ impl SstTree {
 /// since three training leaves contain U+00A0. Any defect is an error naming the file, the line and
 /// the column.
 pub fn read_sst_trees(path: &Path) -> Result<Vec<SstTree>, InputError> {
-    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut trees = Vec::new();
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = index + 1;
-        let text = std::str::from_utf8(raw).map_err(|e| {
-            InputError::invalid(
-                path,
-                line,
-                "tree",
-                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-            )
-        })?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let tree = parse_tree(text, line).map_err(|(column, message)| {
-            InputError::invalid(path, line, "tree", format!("column {column}: {message}"))
-        })?;
-        trees.push(tree);
-    }
-    Ok(trees)
+    super::read_lines(path, "tree")?
+        .into_iter()
+        .map(|(line, text)| {
+            parse_tree(&text, line).map_err(|(column, message)| {
+                InputError::invalid(path, line, "tree", format!("column {column}: {message}"))
+            })
+        })
+        .collect()
 }
 
 /// Parses one line; errors carry the 1-based column.

@@ -23,22 +23,12 @@ pub struct TokenSentence {
 /// of non-empty strings, `label` an optional integer. Unknown fields are errors, so a misspelt
 /// field is not silently ignored.
 pub fn read_token_jsonl(path: &Path) -> Result<Vec<TokenSentence>, InputError> {
-    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let mut sentences = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = index + 1;
+    for (line, text) in super::read_lines(path, "line")? {
         let invalid =
             |field: &str, message: String| InputError::invalid(path, line, field, message);
-        let text = std::str::from_utf8(raw)
-            .map_err(|e| invalid("line", format!("invalid UTF-8 at byte {}", e.valid_up_to())))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(text)
+        let value: Value = serde_json::from_str(&text)
             .map_err(|e| invalid("line", format!("invalid JSON: {e}")))?;
         let Value::Object(object) = value else {
             return Err(invalid("line", "expected a JSON object".into()));
