@@ -192,18 +192,27 @@ fn one_span_at_a_time(model: &LstmClassifier<f32>, sentences: &[Vec<usize>], spa
 /// engine's are; operands are allocated once per worker, so only the products are timed.
 fn gemm_at_engine_shapes(rows: &[usize], spans: usize, sentences: usize) {
     let per_batch = SPANS_PER_BATCH.div_ceil(spans);
-    let weights: Vec<f32> = (0..3 * HIDDEN * HIDDEN).map(|i| (i % 11) as f32 * 0.01).collect();
+    let weights: Vec<f32> = (0..3 * HIDDEN * HIDDEN)
+        .map(|i| (i % 11) as f32 * 0.01)
+        .collect();
     let largest = rows.iter().max().copied().unwrap_or(0) * per_batch;
-    (0..sentences.div_ceil(per_batch)).into_par_iter().for_each_init(
-        || (vec![0.1_f32; largest * HIDDEN], vec![0.0_f32; largest * 3 * HIDDEN]),
-        |(states, out), _| {
-            for &r in rows {
-                let r = r * per_batch;
-                matmul_transposed(states, &weights, r, HIDDEN, 3 * HIDDEN, out);
-                black_box(&out);
-            }
-        },
-    );
+    (0..sentences.div_ceil(per_batch))
+        .into_par_iter()
+        .for_each_init(
+            || {
+                (
+                    vec![0.1_f32; largest * HIDDEN],
+                    vec![0.0_f32; largest * 3 * HIDDEN],
+                )
+            },
+            |(states, out), _| {
+                for &r in rows {
+                    let r = r * per_batch;
+                    matmul_transposed(states, &weights, r, HIDDEN, 3 * HIDDEN, out);
+                    black_box(&out);
+                }
+            },
+        );
 }
 
 fn best_of_five(mut run: impl FnMut()) -> Duration {
