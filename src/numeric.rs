@@ -24,9 +24,6 @@ pub trait Real:
     + Sync
     + 'static
 {
-    /// Name used in logs and error messages.
-    const NAME: &'static str;
-
     /// Rounds an `f64` to this type (used when loading weights stored in either precision).
     fn from_f64(value: f64) -> Self;
 
@@ -53,8 +50,6 @@ pub trait Real:
 }
 
 impl Real for f64 {
-    const NAME: &'static str = "f64";
-
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
         value
@@ -77,8 +72,6 @@ impl Real for f64 {
 }
 
 impl Real for f32 {
-    const NAME: &'static str = "f32";
-
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
         value as f32

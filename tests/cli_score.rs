@@ -63,25 +63,23 @@ fn score_writes_the_authors_cd_values_to_parquet() {
     let output = dir.path().join("out/scores.parquet");
     let model = fixture("cd_reference/small/model.safetensors");
     let vocab = fixture("cd_reference/small/vocab.json");
-    let run = cd_pipeline(&[
-        "score",
-        "--model",
+    let mut args = score_args(
         path_str(&model),
-        "--vocab",
         path_str(&vocab),
-        "--input",
         path_str(&input),
+        path_str(&output),
+    );
+    args.extend([
         "--spans",
         "all",
         "--convention",
         "paper",
         "--convention",
         "murdoch2018",
-        "--output",
-        path_str(&output),
         "--threads",
         "2",
     ]);
+    let run = cd_pipeline(&args);
     assert!(
         run.status.success(),
         "{}",
