@@ -1,6 +1,7 @@
 //! The library's top-level error and the exit codes it maps to.
 
 use crate::attribution::CorpusError;
+use crate::config::ConfigError;
 use crate::data::InputError;
 use crate::io::OutputError;
 use crate::model::ModelError;
@@ -13,6 +14,8 @@ pub const EXIT_RUN_FAILURE: i32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
     Input(#[from] InputError),
@@ -23,10 +26,10 @@ pub enum Error {
 }
 
 impl Error {
-    /// [`EXIT_INVALID_INPUT`] for bad models, vocabularies and data; [`EXIT_RUN_FAILURE`] otherwise.
+    /// [`EXIT_INVALID_INPUT`] for bad configurations, models, vocabularies and data; [`EXIT_RUN_FAILURE`] otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Model(_) | Error::Input(_) => EXIT_INVALID_INPUT,
+            Error::Config(_) | Error::Model(_) | Error::Input(_) => EXIT_INVALID_INPUT,
             Error::Output(_) | Error::Attribution(_) => EXIT_RUN_FAILURE,
         }
     }

@@ -26,11 +26,13 @@
 
 pub mod analysis;
 pub mod attribution;
+pub mod config;
 pub mod data;
 mod error;
 pub mod io;
 pub mod model;
 pub mod numeric;
+pub mod pipeline;
 pub mod score;
 
 pub use error::{EXIT_INVALID_INPUT, EXIT_RUN_FAILURE, Error};

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use cd_pipeline::attribution::{Convention, SpanSet};
+use cd_pipeline::pipeline::Pipeline;
 use cd_pipeline::score::{ScoreJob, run_score};
 use cd_pipeline::{EXIT_RUN_FAILURE, Error};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -23,8 +24,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a pipeline file: read its inputs, run its stages, write its Parquet tables.
+    Run(RunArgs),
+    /// Check a pipeline file (keys, types, paths, models, stage references), print its plan, do no work.
+    Validate(ValidateArgs),
     /// Score spans of pre-tokenised sentences with CD and write them to a Parquet table.
     Score(ScoreArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The pipeline file (YAML).
+    pipeline: PathBuf,
+    /// Write the tables here instead of the file's `output_dir`.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Override a value of the file, e.g. `models.lstm.weights=/models/m.safetensors` or
+    /// `stages.scores.conventions=[paper, acd]` (stages by name or index). Repeatable.
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// The pipeline file (YAML).
+    pipeline: PathBuf,
+    /// As for `run`: the output folder the plan shows.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// As for `run`.
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    overrides: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -104,8 +137,41 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Run(args) => run_pipeline(args),
+        Command::Validate(args) => validate(args),
         Command::Score(args) => score(args),
     }
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<()> {
+    let pipeline = Pipeline::open(&args.pipeline, &args.overrides)?;
+    let output = args
+        .output
+        .unwrap_or_else(|| pipeline.config.output_dir.clone());
+    print!("{}", pipeline.describe(&output));
+    Ok(())
+}
+
+fn run_pipeline(args: RunArgs) -> anyhow::Result<()> {
+    let pipeline = Pipeline::open(&args.pipeline, &args.overrides)?;
+    let pool = worker_pool(args.threads)?;
+    let summary = pool.install(|| pipeline.run(args.output.as_deref()))?;
+    for table in &summary.tables {
+        tracing::info!("wrote {}", table.display());
+    }
+    tracing::info!(
+        seconds = format!("{:.2}", summary.seconds),
+        tables = summary.tables.len(),
+        "pipeline done"
+    );
+    Ok(())
+}
+
+fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .context("starting worker threads")
 }
 
 fn score(args: ScoreArgs) -> anyhow::Result<()> {
@@ -126,11 +192,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
         conventions,
         output: args.output,
     };
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(args.threads.unwrap_or(0))
-        .build()
-        .context("starting worker threads")?;
-    let summary = pool.install(|| run_score(&job))?;
+    let summary = worker_pool(args.threads)?.install(|| run_score(&job))?;
     tracing::info!(
         sentences = summary.sentences,
         rows = summary.rows,

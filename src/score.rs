@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use crate::Error;
 use crate::attribution::{
-    Attribution, ContextualDecomposition, Convention, SpanSet, attribute_corpus,
+    Attribution, ContextualDecomposition, Convention, SentenceAttribution, Span, SpanSet,
+    attribute_corpus,
 };
-use crate::data::{InputError, TokenSentence, read_token_jsonl};
+use crate::data::{InputError, read_token_jsonl};
 use crate::io::{ParquetTableWriter, ScoreRecord, ScoresBuilder, scores_schema};
 use crate::model::{LstmClassifier, Vocabulary};
 
@@ -43,7 +44,11 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
     let vocab = Vocabulary::load(&job.vocab)?;
     vocab.check_matches(&job.model, model.vocab_size())?;
     let sentences = read_token_jsonl(&job.input)?;
-    let ids = encode(&sentences, &vocab, &job.input)?;
+    let ids = encode(
+        sentences.iter().map(|s| (s.line, s.tokens.as_slice())),
+        &vocab,
+        &job.input,
+    )?;
     tracing::info!(
         sentences = sentences.len(),
         hidden = model.hidden_size(),
@@ -83,57 +88,78 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         max_residual: 0.0,
         seconds: 0.0,
     };
-    for (chunk_index, (chunk, chunk_ids)) in sentences
-        .chunks(SENTENCES_PER_BATCH)
-        .zip(ids.chunks(SENTENCES_PER_BATCH))
-        .enumerate()
-    {
-        let results = attribute_corpus(&methods, chunk_ids, |_, ids| job.spans.spans(ids.len()))
-            .map_err(|mut e| {
-                e.sentence += chunk_index * SENTENCES_PER_BATCH;
-                e
-            })?;
-        for result in &results {
-            let sentence = &chunk[result.sentence];
-            let method = methods[result.method];
-            for attribution in &result.spans {
-                summary.max_residual = summary.max_residual.max(attribution.residual);
-                builder.append(ScoreRecord {
-                    sentence_id: &sentence.id,
-                    dataset: &dataset,
-                    split: None,
-                    tokens: &sentence.tokens,
-                    fine_label: None,
-                    polarity: None,
-                    method: method.method(),
-                    convention: method.variant(),
-                    attribution,
-                });
+    attribute_in_chunks(
+        &methods,
+        &ids,
+        |_, ids| job.spans.spans(ids.len()),
+        |results| {
+            for result in results {
+                let sentence = &sentences[result.sentence];
+                let method = methods[result.method];
+                for attribution in &result.spans {
+                    summary.max_residual = summary.max_residual.max(attribution.residual);
+                    builder.append(ScoreRecord {
+                        sentence_id: &sentence.id,
+                        dataset: &dataset,
+                        split: None,
+                        tokens: &sentence.tokens,
+                        fine_label: None,
+                        polarity: None,
+                        method: method.method(),
+                        convention: method.variant(),
+                        attribution,
+                    });
+                }
             }
-        }
-        summary.rows += builder.len();
-        writer.write(&builder.finish()?)?;
-    }
+            summary.rows += builder.len();
+            writer.write(&builder.finish()?)?;
+            Ok(())
+        },
+    )?;
     writer.commit()?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }
 
-/// Maps every token to its embedding row; an unknown token names the file, line and position.
-fn encode(
-    sentences: &[TokenSentence],
+/// Attributes sentences in chunks of [`SENTENCES_PER_BATCH`] (bounding memory whatever the input
+/// size), handing each chunk's results, in input order and with input positions, to `on_chunk`.
+pub fn attribute_in_chunks(
+    methods: &[&dyn Attribution],
+    ids: &[Vec<usize>],
+    spans_of: impl Fn(usize, &[usize]) -> Vec<Span> + Sync,
+    mut on_chunk: impl FnMut(&[SentenceAttribution]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for (chunk_index, chunk_ids) in ids.chunks(SENTENCES_PER_BATCH).enumerate() {
+        let offset = chunk_index * SENTENCES_PER_BATCH;
+        let mut results = attribute_corpus(methods, chunk_ids, |k, ids| spans_of(offset + k, ids))
+            .map_err(|mut e| {
+                e.sentence += offset;
+                e
+            })?;
+        for result in &mut results {
+            result.sentence += offset;
+        }
+        on_chunk(&results)?;
+    }
+    Ok(())
+}
+
+/// Maps every token of `(line, tokens)` sentences to its embedding row; an unknown token names the
+/// file, line and position.
+pub fn encode<'a>(
+    sentences: impl IntoIterator<Item = (usize, &'a [String])>,
     vocab: &Vocabulary,
     path: &Path,
 ) -> Result<Vec<Vec<usize>>, InputError> {
     sentences
-        .iter()
-        .map(|s| {
-            s.tokens
+        .into_iter()
+        .map(|(line, tokens)| {
+            tokens
                 .iter()
                 .enumerate()
                 .map(|(k, token)| {
                     vocab.lookup(token).map_err(|e| {
-                        InputError::invalid(path, s.line, format!("tokens[{k}]"), e.to_string())
+                        InputError::invalid(path, line, format!("tokens[{k}]"), e.to_string())
                     })
                 })
                 .collect()

@@ -1,10 +1,14 @@
 //! Readers of the datasets the pipeline explains.
 
+mod corpus;
 mod sst;
 mod token_jsonl;
+mod yelp;
 
+pub use corpus::{Corpus, Format, Sentence, binary_label};
 pub use sst::{Node, Polarity, SstTree, read_sst_trees};
 pub use token_jsonl::{TokenSentence, read_token_jsonl};
+pub use yelp::{Review, Tokenizer, YelpOptions, read_yelp_polarity, tokenize};
 
 use std::path::PathBuf;
 

@@ -1,9 +1,18 @@
 //! Output tables: their Arrow schemas and crash-safe Parquet files.
 
+mod analysis_tables;
+mod corpus_tables;
 mod parquet_file;
 mod scores;
 
-pub use parquet_file::ParquetTableWriter;
+pub use analysis_tables::{
+    InteractionRecord, StatsRecord, aggregate_stats_batch, aggregate_stats_schema,
+    negation_interactions_batch, negation_interactions_schema,
+};
+pub use corpus_tables::{
+    constituents_batch, constituents_schema, sentences_batch, sentences_schema,
+};
+pub use parquet_file::{ParquetTableWriter, PendingTable, write_table};
 pub use scores::{ScoreRecord, ScoresBuilder, scores_schema};
 
 use std::path::PathBuf;
@@ -30,4 +39,17 @@ pub enum OutputError {
         table: String,
         source: arrow_schema::ArrowError,
     },
+}
+
+/// Maps an Arrow error while assembling `table`.
+fn arrow_error(table: &str) -> impl FnOnce(arrow_schema::ArrowError) -> OutputError + '_ {
+    move |source| OutputError::Arrow {
+        table: table.to_string(),
+        source,
+    }
+}
+
+/// Token positions, lines and node ids are bounded by file sizes far below `i32::MAX`.
+fn to_i32(value: usize) -> i32 {
+    i32::try_from(value).expect("positions, lines and node ids fit in i32")
 }

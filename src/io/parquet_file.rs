@@ -92,18 +92,30 @@ impl ParquetTableWriter {
     }
 
     /// Finishes the file, flushes it to disk and renames it to its destination.
-    pub fn commit(mut self) -> Result<(), OutputError> {
-        let writer = self.writer.take().expect("writer is present until commit");
+    pub fn commit(self) -> Result<(), OutputError> {
+        self.finish()?.publish()
+    }
+
+    /// Finishes the file and flushes it to disk under its temporary name, so that several tables
+    /// can be published together once all of them are complete.
+    pub fn finish(mut self) -> Result<PendingTable, OutputError> {
+        let writer = self
+            .writer
+            .take()
+            .expect("writer is present until finished");
         let file = writer.into_inner().map_err(|source| OutputError::Parquet {
             path: self.temporary.clone(),
             source,
         })?;
-        let io_error = |source| OutputError::Io {
-            path: self.destination.clone(),
-            source,
+        let pending = PendingTable {
+            destination: std::mem::take(&mut self.destination),
+            temporary: std::mem::take(&mut self.temporary),
         };
-        file.sync_all().map_err(io_error)?;
-        std::fs::rename(&self.temporary, &self.destination).map_err(io_error)
+        file.sync_all().map_err(|source| OutputError::Io {
+            path: pending.temporary.clone(),
+            source,
+        })?;
+        Ok(pending)
     }
 }
 
@@ -115,4 +127,50 @@ impl Drop for ParquetTableWriter {
             let _ = std::fs::remove_file(&self.temporary);
         }
     }
+}
+
+/// A complete table under its temporary name; dropped without [`publish`](Self::publish), it is
+/// removed.
+#[derive(Debug)]
+pub struct PendingTable {
+    destination: PathBuf,
+    temporary: PathBuf,
+}
+
+impl PendingTable {
+    pub fn destination(&self) -> &Path {
+        &self.destination
+    }
+
+    /// Renames the table into place.
+    pub fn publish(mut self) -> Result<(), OutputError> {
+        let temporary = std::mem::take(&mut self.temporary);
+        std::fs::rename(&temporary, &self.destination).map_err(|source| OutputError::Io {
+            path: self.destination.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for PendingTable {
+    fn drop(&mut self) {
+        if !self.temporary.as_os_str().is_empty() {
+            // Best effort, as for an unfinished writer.
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
+}
+
+/// Writes whole record batches as one table, left pending until published.
+pub fn write_table(
+    destination: &Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+    metadata: &[(&str, String)],
+) -> Result<PendingTable, OutputError> {
+    let mut writer = ParquetTableWriter::create(destination, schema, metadata)?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()
 }

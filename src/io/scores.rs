@@ -8,7 +8,7 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::OutputError;
+use super::{OutputError, arrow_error, to_i32};
 use crate::attribution::SpanAttribution;
 
 fn per_class_field() -> Field {
@@ -138,14 +138,6 @@ impl ScoresBuilder {
             Arc::new(self.score.finish()),
             Arc::new(self.residual.finish()),
         ];
-        RecordBatch::try_new(scores_schema(), columns).map_err(|source| OutputError::Arrow {
-            table: "scores".to_string(),
-            source,
-        })
+        RecordBatch::try_new(scores_schema(), columns).map_err(arrow_error("scores"))
     }
-}
-
-/// Token positions are bounded by sentence lengths, far below `i32::MAX`.
-fn to_i32(position: usize) -> i32 {
-    i32::try_from(position).expect("token positions fit in i32")
 }

@@ -1,0 +1,402 @@
+//! Pipeline files: YAML with a name, a data directory, named inputs and models, an ordered list of
+//! stages and an output directory.
+//!
+//! Every key is typed and unknown keys are errors; parse errors name the file, line, column and
+//! key. Relative paths resolve against the pipeline file's folder (input paths against the data
+//! directory). `--set key.path=value` overrides any value; stages are addressed by name or index.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+use crate::data::{Format, Tokenizer, YelpOptions};
+use crate::pipeline::{KindName, StageKind};
+
+/// A parsed pipeline file with every path resolved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Folder that relative input paths resolve against.
+    #[serde(default = "current_folder")]
+    pub data_dir: PathBuf,
+    pub output_dir: PathBuf,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputConfig>,
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelConfig>,
+    pub stages: Vec<StageConfig>,
+}
+
+fn current_folder() -> PathBuf {
+    PathBuf::from(".")
+}
+
+/// A dataset file and how to read it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    pub format: InputFormat,
+    pub path: PathBuf,
+    /// Split name written to every table (`train`, `dev`, ...); also prefixes sentence ids.
+    #[serde(default)]
+    pub split: Option<String>,
+    /// `yelp_polarity` only.
+    #[serde(default)]
+    pub tokenizer: Option<Tokenizer>,
+    /// `yelp_polarity` only: keep reviews of at most this many whitespace-separated words.
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputFormat {
+    SstTrees,
+    YelpPolarity,
+    TokenJsonl,
+}
+
+impl InputConfig {
+    /// The reader to use, rejecting options that do not belong to the format.
+    pub fn format(&self, key: &str) -> Result<Format, ConfigError> {
+        let yelp_only = |option: &str| ConfigError::Invalid {
+            key: format!("{key}.{option}"),
+            message: "only for format yelp_polarity".into(),
+        };
+        match self.format {
+            InputFormat::YelpPolarity => Ok(Format::YelpPolarity(YelpOptions {
+                tokenizer: self.tokenizer.unwrap_or_default(),
+                max_tokens: self.max_tokens,
+            })),
+            other => {
+                if self.tokenizer.is_some() {
+                    return Err(yelp_only("tokenizer"));
+                }
+                if self.max_tokens.is_some() {
+                    return Err(yelp_only("max_tokens"));
+                }
+                Ok(if other == InputFormat::SstTrees {
+                    Format::SstTrees
+                } else {
+                    Format::TokenJsonl
+                })
+            }
+        }
+    }
+}
+
+/// A trained classifier: PyTorch-layout safetensors weights and their vocabulary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub weights: PathBuf,
+    pub vocab: PathBuf,
+}
+
+/// One stage: a unique name (its output table is `<name>.parquet`) and its kind's typed options.
+#[derive(Debug, Clone)]
+pub struct StageConfig {
+    pub name: String,
+    pub kind: StageKind,
+}
+
+/// Reads `name` and `kind`, then hands the rest of the mapping to the kind's options without
+/// buffering it, so that errors inside the options keep their line and column.
+impl<'de> Deserialize<'de> for StageConfig {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StageVisitor;
+        impl<'de> Visitor<'de> for StageVisitor {
+            type Value = StageConfig;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a stage: a mapping with `name`, `kind` and the kind's options")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StageConfig, A::Error> {
+                let mut name: Option<String> = None;
+                loop {
+                    match map.next_key::<String>()?.as_deref() {
+                        Some("name") => name = Some(map.next_value()?),
+                        Some("kind") => {
+                            let kind: KindName = map.next_value()?;
+                            let options = de::value::MapAccessDeserializer::new(map);
+                            let kind = StageKind::deserialize_options(kind, options)?;
+                            let name = name.ok_or_else(|| {
+                                de::Error::custom("missing field `name` (put it before `kind`)")
+                            })?;
+                            return Ok(StageConfig { name, kind });
+                        }
+                        Some(other) => {
+                            return Err(de::Error::custom(format!(
+                                "`{other}`: a stage starts with `name` and `kind`, then its options"
+                            )));
+                        }
+                        None => return Err(de::Error::missing_field("kind")),
+                    }
+                }
+            }
+        }
+        deserializer.deserialize_map(StageVisitor)
+    }
+}
+
+/// A pipeline file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {key}{message}{snippet}")]
+    Yaml {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        /// "`key`: " when the error is about a key, else empty.
+        key: String,
+        message: String,
+        /// The lines around the error, for the terminal.
+        snippet: String,
+    },
+    #[error("{path}: {message}")]
+    Document { path: PathBuf, message: String },
+    #[error("--set {assignment}: {message}")]
+    Override { assignment: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl PipelineConfig {
+    /// Reads a pipeline file, applies `--set` overrides (`key.path=value`, value in YAML) and
+    /// resolves relative paths.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: PipelineConfig =
+            serde_saphyr::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
+        if !overrides.is_empty() {
+            let mut tree: serde_json::Value =
+                serde_saphyr::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
+            for assignment in overrides {
+                apply_override(&mut tree, assignment)?;
+            }
+            config = serde_json::from_value(tree).map_err(|e| ConfigError::Override {
+                assignment: overrides.join(" "),
+                message: e.to_string(),
+            })?;
+        }
+        config.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, folder: &Path) {
+        let against = |base: &Path, p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = lexically_normal(&base.join(&*p));
+            }
+        };
+        against(folder, &mut self.data_dir);
+        against(folder, &mut self.output_dir);
+        for input in self.inputs.values_mut() {
+            against(&self.data_dir, &mut input.path);
+        }
+        for model in self.models.values_mut() {
+            against(folder, &mut model.weights);
+            against(folder, &mut model.vocab);
+        }
+    }
+}
+
+/// Drops `.` and folds `dir/..` without touching the file system, so that paths print the way
+/// a reader expects (`pipelines/../data` → `data`); a leading `..` stays.
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Turns a YAML error into one naming the file, line, column and (when found) the key.
+fn yaml_error(path: &Path, text: &str, error: &serde_saphyr::Error) -> ConfigError {
+    let plain = error.without_snippet().to_string();
+    let message = plain
+        .strip_prefix("error: ")
+        .unwrap_or(&plain)
+        .split_once(": ")
+        .filter(|(position, _)| position.starts_with("line "))
+        .map_or(plain.as_str(), |(_, rest)| rest)
+        .to_string();
+    let Some(location) = error.location() else {
+        return ConfigError::Document {
+            path: path.to_path_buf(),
+            message,
+        };
+    };
+    let line = location.line();
+    let key = if message.contains("unknown field") {
+        String::new()
+    } else {
+        usize::try_from(line)
+            .ok()
+            .and_then(|l| text.lines().nth(l.saturating_sub(1)))
+            .and_then(key_of_line)
+            .map_or_else(String::new, |k| format!("`{k}`: "))
+    };
+    let rendered = error.to_string();
+    let snippet = rendered
+        .split_once('\n')
+        .map_or_else(String::new, |(_, rest)| format!("\n{rest}"));
+    ConfigError::Yaml {
+        path: path.to_path_buf(),
+        line,
+        column: location.column(),
+        key,
+        message,
+        snippet,
+    }
+}
+
+/// The mapping key a YAML line starts with (`  - kind: x` → `kind`).
+fn key_of_line(line: &str) -> Option<&str> {
+    let trimmed = line.trim_start().trim_start_matches("- ").trim_start();
+    let (key, _) = trimmed.split_once(':')?;
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then_some(key)
+}
+
+/// Applies `a.b.c=value` to a parsed document; list items are addressed by index or by `name`.
+fn apply_override(tree: &mut serde_json::Value, assignment: &str) -> Result<(), ConfigError> {
+    let fail = |message: String| ConfigError::Override {
+        assignment: assignment.to_string(),
+        message,
+    };
+    let (key_path, value) = assignment
+        .split_once('=')
+        .ok_or_else(|| fail("expected key.path=value".into()))?;
+    let value: serde_json::Value = if value.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_saphyr::from_str(value).map_err(|e| fail(format!("value: {e}")))?
+    };
+    let segments: Vec<&str> = key_path.split('.').collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(fail("empty key in the path".into()));
+    }
+    let mut node = tree;
+    for (depth, segment) in segments.iter().enumerate() {
+        let last = depth + 1 == segments.len();
+        node = match node {
+            serde_json::Value::Object(map) => {
+                if last {
+                    map.insert(segment.to_string(), value);
+                    return Ok(());
+                }
+                map.entry(segment.to_string())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()))
+            }
+            serde_json::Value::Array(items) => {
+                let position = match segment.parse::<usize>() {
+                    Ok(index) if index < items.len() => index,
+                    _ => items
+                        .iter()
+                        .position(|item| item.get("name").and_then(|n| n.as_str()) == Some(segment))
+                        .ok_or_else(|| {
+                            fail(format!(
+                                "`{}` has no item named or numbered `{segment}`",
+                                segments[..depth].join(".")
+                            ))
+                        })?,
+                };
+                if last {
+                    items[position] = value;
+                    return Ok(());
+                }
+                &mut items[position]
+            }
+            _ => {
+                return Err(fail(format!(
+                    "`{}` is not a mapping or a list",
+                    segments[..depth].join(".")
+                )));
+            }
+        };
+    }
+    unreachable!("the loop returns at the last segment")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_paths_lexically() {
+        assert_eq!(
+            lexically_normal(Path::new("pipelines/../data/./sst")),
+            Path::new("data/sst")
+        );
+        assert_eq!(
+            lexically_normal(Path::new("p/../../shared/x")),
+            Path::new("../shared/x")
+        );
+        assert_eq!(lexically_normal(Path::new("/a/b/../c")), Path::new("/a/c"));
+        assert_eq!(lexically_normal(Path::new("a/..")), Path::new("."));
+    }
+
+    #[test]
+    fn finds_the_key_of_a_line() {
+        assert_eq!(key_of_line("  - kind: cd_score"), Some("kind"));
+        assert_eq!(key_of_line("    max_len: three"), Some("max_len"));
+        assert_eq!(key_of_line("  - [a, b]"), None);
+    }
+
+    #[test]
+    fn overrides_address_mappings_and_named_list_items() {
+        let mut tree = serde_json::json!({
+            "models": {"m": {"weights": "a"}},
+            "stages": [{"name": "s", "kind": "x", "n": 1}, {"name": "t"}]
+        });
+        apply_override(&mut tree, "models.m.weights=/b").unwrap();
+        apply_override(&mut tree, "stages.s.n=5").unwrap();
+        apply_override(&mut tree, "stages.1.words=[not, never]").unwrap();
+        assert_eq!(tree["models"]["m"]["weights"], "/b");
+        assert_eq!(tree["stages"][0]["n"], 5);
+        assert_eq!(
+            tree["stages"][1]["words"],
+            serde_json::json!(["not", "never"])
+        );
+        let error = apply_override(&mut tree, "stages.nope.n=1").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no item named or numbered `nope`")
+        );
+        let error = apply_override(&mut tree, "models.m.weights.x=1").unwrap_err();
+        assert!(error.to_string().contains("is not a mapping"));
+        assert!(apply_override(&mut tree, "novalue").is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! A dataset read into memory in one shape whatever its file format: sentences with ids and
+//! labels, plus the parse trees when the format has them.
+
+use std::path::{Path, PathBuf};
+
+use super::yelp::{YelpOptions, read_yelp_polarity};
+use super::{InputError, Polarity, SstTree, read_sst_trees, read_token_jsonl};
+
+/// One sentence (or review) of a corpus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    /// Unique within the corpus: `<split>-<line>` for SST and Yelp, the given id for JSONL.
+    pub id: String,
+    /// 1-based line in the source file, for error messages.
+    pub line: usize,
+    pub tokens: Vec<String>,
+    /// Binary class: 0 negative, 1 positive; `None` for neutral SST roots and unlabelled JSONL.
+    pub label: Option<i64>,
+    /// SST fine label 0-4 of the root.
+    pub fine_label: Option<u8>,
+}
+
+/// Which reader produced a corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    SstTrees,
+    YelpPolarity(YelpOptions),
+    TokenJsonl,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::SstTrees => "sst_trees",
+            Format::YelpPolarity(_) => "yelp_polarity",
+            Format::TokenJsonl => "token_jsonl",
+        }
+    }
+}
+
+/// A dataset in memory.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// The input's name in the pipeline; the `dataset` column of output tables.
+    pub name: String,
+    pub path: PathBuf,
+    pub split: Option<String>,
+    pub sentences: Vec<Sentence>,
+    /// For SST, the tree of each sentence (same order).
+    pub trees: Option<Vec<SstTree>>,
+}
+
+impl Corpus {
+    /// Reads a whole file; ids are prefixed by `split` when one is given.
+    pub fn read(
+        name: &str,
+        path: &Path,
+        format: Format,
+        split: Option<&str>,
+    ) -> Result<Self, InputError> {
+        let id = |line: usize| match split {
+            Some(split) => format!("{split}-{line}"),
+            None => line.to_string(),
+        };
+        let (sentences, trees) = match format {
+            Format::SstTrees => {
+                let trees = read_sst_trees(path)?;
+                let sentences = trees
+                    .iter()
+                    .map(|tree| {
+                        let fine = tree.root().label;
+                        Sentence {
+                            id: id(tree.line),
+                            line: tree.line,
+                            tokens: tree.tokens.clone(),
+                            label: binary_label(fine),
+                            fine_label: Some(fine),
+                        }
+                    })
+                    .collect();
+                (sentences, Some(trees))
+            }
+            Format::YelpPolarity(options) => {
+                let mut sentences = Vec::new();
+                read_yelp_polarity(path, options, |review| {
+                    sentences.push(Sentence {
+                        id: id(review.line),
+                        line: review.line,
+                        tokens: review.tokens,
+                        label: Some(review.label),
+                        fine_label: None,
+                    });
+                    Ok(())
+                })?;
+                (sentences, None)
+            }
+            Format::TokenJsonl => {
+                let sentences = read_token_jsonl(path)?
+                    .into_iter()
+                    .map(|s| Sentence {
+                        id: s.id,
+                        line: s.line,
+                        tokens: s.tokens,
+                        label: s.label,
+                        fine_label: None,
+                    })
+                    .collect();
+                (sentences, None)
+            }
+        };
+        Ok(Self {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            split: split.map(str::to_string),
+            sentences,
+            trees,
+        })
+    }
+}
+
+/// The SST-2 class of a fine label: 0 for 0-1, 1 for 3-4, none for neutral.
+pub fn binary_label(fine_label: u8) -> Option<i64> {
+    match Polarity::of(fine_label) {
+        Polarity::Negative => Some(0),
+        Polarity::Neutral => None,
+        Polarity::Positive => Some(1),
+    }
+}

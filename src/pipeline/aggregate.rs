@@ -1,0 +1,173 @@
+//! `aggregate`: the distribution of one numeric column of an earlier stage's table per method,
+//! convention and group, and optionally the two-sample Kolmogorov-Smirnov statistic between two
+//! groups (positive against negative negations, say).
+
+use std::collections::BTreeMap;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Float64Type};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use serde::Deserialize;
+
+use super::{PlanContext, RunContext, Stage, StagePlan, StageRef};
+use crate::Error;
+use crate::analysis::stats::{kolmogorov_smirnov, summarize};
+use crate::config::ConfigError;
+use crate::io::{StatsRecord, aggregate_stats_batch, aggregate_stats_schema};
+
+/// Options of an `aggregate` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateStage {
+    /// An earlier stage whose table has `method` and `convention` columns.
+    pub input: String,
+    /// A Float32 or Float64 column of that table.
+    #[serde(default = "default_value")]
+    pub value: String,
+    /// A string column of that table; rows where it is null are left out.
+    #[serde(default = "default_group_by")]
+    pub group_by: String,
+    /// Two groups to compare with the Kolmogorov-Smirnov test.
+    #[serde(default)]
+    pub compare: Option<[String; 2]>,
+}
+
+fn default_value() -> String {
+    "interaction".into()
+}
+
+fn default_group_by() -> String {
+    "kind".into()
+}
+
+impl Stage for AggregateStage {
+    fn plan(
+        &self,
+        stage: &StageRef<'_>,
+        context: &PlanContext<'_>,
+    ) -> Result<StagePlan, ConfigError> {
+        let source = context.earlier_stage(&stage.key("input"), &self.input)?;
+        let schema = &source.table;
+        let column = |option: &str, name: &str, accepts: &dyn Fn(&DataType) -> bool, what: &str| {
+            match schema.field_with_name(name) {
+                Ok(field) if accepts(field.data_type()) => Ok(()),
+                Ok(field) => Err(ConfigError::Invalid {
+                    key: stage.key(option),
+                    message: format!(
+                        "column `{name}` of stage `{}` is {}, not {what}",
+                        self.input,
+                        field.data_type()
+                    ),
+                }),
+                Err(_) => Err(ConfigError::Invalid {
+                    key: stage.key(option),
+                    message: format!("stage `{}` has no column `{name}`", self.input),
+                }),
+            }
+        };
+        let is_float = |t: &DataType| matches!(t, DataType::Float32 | DataType::Float64);
+        let is_text = |t: &DataType| matches!(t, DataType::Utf8);
+        column("value", &self.value, &is_float, "a float")?;
+        column("group_by", &self.group_by, &is_text, "a string")?;
+        column("input", "method", &is_text, "a string")?;
+        column("input", "convention", &is_text, "a string")?;
+        let compare = self.compare.as_ref().map_or_else(String::new, |[a, b]| {
+            format!(", Kolmogorov-Smirnov {a} vs {b}")
+        });
+        Ok(StagePlan {
+            summary: format!(
+                "aggregate: {} of {} by method, convention and {}{compare} -> {}.parquet",
+                self.value, self.input, self.group_by, stage.name
+            ),
+            input: None,
+            model: None,
+            reads_tables: vec![self.input.clone()],
+            table: aggregate_stats_schema(),
+            scores: None,
+            phrases: false,
+        })
+    }
+
+    fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
+        let mut samples: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
+        for batch in &context.tables[&self.input] {
+            collect(batch, &self.value, &self.group_by, &mut samples);
+        }
+        let mut rows = Vec::new();
+        for ((method, convention, group), values) in &samples {
+            let mut sorted = values.clone();
+            let summary = summarize(&mut sorted).expect("groups exist only with values");
+            let other = self.compare.as_ref().and_then(|[a, b]| {
+                if group == a {
+                    Some(b)
+                } else if group == b {
+                    Some(a)
+                } else {
+                    None
+                }
+            });
+            let ks = other.and_then(|other| {
+                let key = (method.clone(), convention.clone(), other.clone());
+                samples
+                    .get(&key)
+                    .and_then(|other_values| kolmogorov_smirnov(values, other_values))
+            });
+            rows.push(StatsRecord {
+                source: self.input.clone(),
+                value: self.value.clone(),
+                method: method.clone(),
+                convention: convention.clone(),
+                group_by: self.group_by.clone(),
+                group: group.clone(),
+                count: summary.count,
+                mean: summary.mean,
+                std: summary.std,
+                quantiles: summary.quantiles,
+                compared_with: other.cloned(),
+                ks_statistic: ks.map(|(d, _)| d),
+                ks_p_value: ks.map(|(_, p)| p),
+            });
+        }
+        let batch = aggregate_stats_batch(&rows)?;
+        context.write_table(stage, aggregate_stats_schema(), vec![batch])?;
+        Ok(())
+    }
+}
+
+/// Adds the batch's non-null values to their (method, convention, group) samples.
+fn collect(
+    batch: &RecordBatch,
+    value: &str,
+    group_by: &str,
+    samples: &mut BTreeMap<(String, String, String), Vec<f64>>,
+) {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .expect("planned: the column exists")
+    };
+    let values: Vec<Option<f64>> = match column(value).data_type() {
+        DataType::Float32 => column(value)
+            .as_primitive::<Float32Type>()
+            .iter()
+            .map(|v| v.map(f64::from))
+            .collect(),
+        _ => column(value).as_primitive::<Float64Type>().iter().collect(),
+    };
+    let groups = column(group_by).as_string::<i32>();
+    let methods = column("method").as_string::<i32>();
+    let conventions = column("convention").as_string::<i32>();
+    for (row, value) in values.into_iter().enumerate() {
+        if let (Some(v), false) = (value, groups.is_null(row)) {
+            samples
+                .entry((
+                    methods.value(row).to_string(),
+                    conventions.value(row).to_string(),
+                    groups.value(row).to_string(),
+                ))
+                .or_default()
+                .push(v);
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Running a pipeline file: plan the stages, read every input, run the stages in order, then
+//! publish every table at once.
+//!
+//! Each stage kind is a typed options struct (deserialised from YAML) implementing [`Stage`], and
+//! one line of the registry below; stages talk to each other only through the artifacts of
+//! [`RunContext`] and the [`StagePlan`] each one declares.
+
+mod aggregate;
+mod cd_score;
+mod negation;
+
+pub use aggregate::AggregateStage;
+pub use cd_score::{CdScoreStage, ScoreCoverage, SpanSpec};
+pub use negation::NegationStage;
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+
+use crate::Error;
+use crate::attribution::Span;
+use crate::config::{ConfigError, PipelineConfig};
+use crate::data::{Corpus, InputError};
+use crate::io::{
+    OutputError, ParquetTableWriter, PendingTable, constituents_batch, constituents_schema,
+    sentences_batch, sentences_schema, write_table,
+};
+use crate::model::{LstmClassifier, ModelError, Vocabulary};
+
+/// One stage kind: checks its options against the pipeline, then runs.
+pub trait Stage: fmt::Debug {
+    /// Checks references to inputs, models and earlier stages, and declares what the stage reads
+    /// and provides. Does no work.
+    fn plan(
+        &self,
+        stage: &StageRef<'_>,
+        context: &PlanContext<'_>,
+    ) -> Result<StagePlan, ConfigError>;
+
+    /// Computes the stage's artifacts and writes its table (pending until the run succeeds).
+    fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error>;
+}
+
+/// Generates [`StageKind`] (the options of every kind) and the YAML kind names from one line per
+/// kind: `Variant(OptionsType) = "yaml_name"`.
+macro_rules! stage_kinds {
+    ($($variant:ident($options:ty) = $name:literal),* $(,)?) => {
+        /// The typed options of a stage, by kind.
+        #[derive(Debug, Clone)]
+        pub enum StageKind {
+            $($variant($options)),*
+        }
+
+        /// The `kind:` values of pipeline files.
+        #[derive(Debug, Clone, Copy, serde::Deserialize)]
+        pub enum KindName {
+            $(#[serde(rename = $name)] $variant),*
+        }
+
+        impl StageKind {
+            /// Deserialises the options of `kind` from the rest of the stage's mapping.
+            pub fn deserialize_options<'de, D: serde::Deserializer<'de>>(
+                kind: KindName,
+                options: D,
+            ) -> Result<Self, D::Error> {
+                use serde::Deserialize;
+                Ok(match kind {
+                    $(KindName::$variant => StageKind::$variant(<$options>::deserialize(options)?)),*
+                })
+            }
+
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(StageKind::$variant(_) => $name),*
+                }
+            }
+
+            pub fn stage(&self) -> &dyn Stage {
+                match self {
+                    $(StageKind::$variant(options) => options),*
+                }
+            }
+        }
+    };
+}
+
+stage_kinds! {
+    CdScore(CdScoreStage) = "cd_score",
+    Negation(NegationStage) = "negation",
+    Aggregate(AggregateStage) = "aggregate",
+}
+
+/// A stage's name and the key that addresses it in messages (`stages.<name>`).
+#[derive(Debug, Clone, Copy)]
+pub struct StageRef<'a> {
+    pub name: &'a str,
+    pub kind: &'static str,
+}
+
+impl StageRef<'_> {
+    /// `stages.<name>.<option>`, for error messages.
+    pub fn key(&self, option: &str) -> String {
+        format!("stages.{}.{option}", self.name)
+    }
+}
+
+/// What a stage reads and provides, known before anything runs.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    /// One line for `validate`.
+    pub summary: String,
+    /// The input whose sentences the stage's artifacts are about.
+    pub input: Option<String>,
+    /// The model it uses.
+    pub model: Option<String>,
+    /// Earlier stages whose tables it reads.
+    pub reads_tables: Vec<String>,
+    /// The schema of the table it writes as `<name>.parquet`.
+    pub table: SchemaRef,
+    /// For scoring stages: which spans they score.
+    pub scores: Option<ScoreCoverage>,
+    /// Whether it provides phrases (spans per sentence) that scoring stages can take.
+    pub phrases: bool,
+}
+
+/// What planning a stage can look at: the configuration, the models' shapes and the plans of the
+/// stages before it.
+pub struct PlanContext<'a> {
+    pub config: &'a PipelineConfig,
+    pub models: &'a BTreeMap<String, LoadedModel>,
+    pub earlier: &'a [(String, StagePlan)],
+}
+
+impl PlanContext<'_> {
+    /// The plan of an earlier stage named by option `key`.
+    pub fn earlier_stage(&self, key: &str, name: &str) -> Result<&StagePlan, ConfigError> {
+        self.earlier
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, plan)| plan)
+            .ok_or_else(|| ConfigError::Invalid {
+                key: key.to_string(),
+                message: format!("no earlier stage named `{name}`"),
+            })
+    }
+
+    /// Checks that option `key` names an input.
+    pub fn input(&self, key: &str, name: &str) -> Result<(), ConfigError> {
+        if self.config.inputs.contains_key(name) {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                key: key.to_string(),
+                message: format!("no input named `{name}` under `inputs`"),
+            })
+        }
+    }
+
+    /// The model named by option `key`.
+    pub fn model(&self, key: &str, name: &str) -> Result<&LoadedModel, ConfigError> {
+        self.models.get(name).ok_or_else(|| ConfigError::Invalid {
+            key: key.to_string(),
+            message: format!("no model named `{name}` under `models`"),
+        })
+    }
+
+    /// Whether input `name` is SST trees.
+    pub fn input_has_trees(&self, name: &str) -> bool {
+        self.config
+            .inputs
+            .get(name)
+            .is_some_and(|input| matches!(input.format, crate::config::InputFormat::SstTrees))
+    }
+}
+
+/// A model with its vocabulary, checked against each other.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub weights: PathBuf,
+    pub model: LstmClassifier<f32>,
+    pub vocab: Vocabulary,
+}
+
+impl LoadedModel {
+    fn load(weights: &Path, vocab: &Path) -> Result<Self, ModelError> {
+        let model = LstmClassifier::<f32>::load(weights)?;
+        let vocab = Vocabulary::load(vocab)?;
+        vocab.check_matches(weights, model.vocab_size())?;
+        Ok(Self {
+            weights: weights.to_path_buf(),
+            model,
+            vocab,
+        })
+    }
+}
+
+/// Scores of spans, by sentence position and span, one entry per method.
+#[derive(Debug, Default)]
+pub struct ScoreIndex {
+    /// `(method, convention)` of each entry.
+    pub methods: Vec<(String, String)>,
+    pub scores: HashMap<(usize, Span), Vec<Option<f64>>>,
+}
+
+/// Everything a stage can use while running.
+pub struct RunContext {
+    pub output_dir: PathBuf,
+    pub corpora: BTreeMap<String, Corpus>,
+    pub models: BTreeMap<String, LoadedModel>,
+    /// Token ids of every `(input, model)` pair that a stage scores.
+    pub encoded: HashMap<(String, String), Vec<Vec<usize>>>,
+    pub scores: HashMap<String, ScoreIndex>,
+    pub phrases: HashMap<String, Vec<Vec<Span>>>,
+    /// Tables kept in memory because a later stage reads them.
+    pub tables: HashMap<String, Vec<RecordBatch>>,
+    keep_tables: BTreeSet<String>,
+    pending: Vec<PendingTable>,
+    metadata: Vec<(String, String)>,
+}
+
+impl RunContext {
+    pub fn corpus(&self, name: &str) -> &Corpus {
+        &self.corpora[name]
+    }
+
+    /// Starts a stage's table `<output>/<stage>.parquet`, to be streamed into and handed to
+    /// [`finish_table`](Self::finish_table).
+    pub fn table_writer(
+        &self,
+        stage: &StageRef<'_>,
+        schema: SchemaRef,
+    ) -> Result<ParquetTableWriter, OutputError> {
+        let path = self.output_dir.join(format!("{}.parquet", stage.name));
+        let mut metadata = self.metadata.clone();
+        metadata.push(("stage".into(), stage.name.into()));
+        metadata.push(("stage_kind".into(), stage.kind.into()));
+        let metadata: Vec<(&str, String)> = metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        ParquetTableWriter::create(&path, schema, &metadata)
+    }
+
+    /// Whether a later stage reads this stage's table, which must then stay in memory.
+    pub fn keeps_table(&self, stage: &StageRef<'_>) -> bool {
+        self.keep_tables.contains(stage.name)
+    }
+
+    /// Completes a stage's table: it is published when the whole run succeeds. `kept` holds its
+    /// batches when [`keeps_table`](Self::keeps_table) says a later stage reads them.
+    pub fn finish_table(
+        &mut self,
+        stage: &StageRef<'_>,
+        writer: ParquetTableWriter,
+        kept: Vec<RecordBatch>,
+    ) -> Result<(), OutputError> {
+        self.pending.push(writer.finish()?);
+        if self.keeps_table(stage) {
+            self.tables.insert(stage.name.to_string(), kept);
+        }
+        Ok(())
+    }
+
+    /// Writes a small table whole (see [`finish_table`](Self::finish_table)).
+    pub fn write_table(
+        &mut self,
+        stage: &StageRef<'_>,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<(), OutputError> {
+        let mut writer = self.table_writer(stage, schema)?;
+        for batch in &batches {
+            writer.write(batch)?;
+        }
+        self.finish_table(stage, writer, batches)
+    }
+}
+
+/// A pipeline whose configuration, references and models have been checked.
+pub struct Pipeline {
+    pub config: PipelineConfig,
+    pub path: PathBuf,
+    pub plan: Vec<(String, StagePlan)>,
+    models: BTreeMap<String, LoadedModel>,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub tables: Vec<PathBuf>,
+    pub seconds: f64,
+}
+
+impl Pipeline {
+    /// Parses the file, applies overrides, loads the models and plans every stage.
+    pub fn open(path: &Path, overrides: &[String]) -> Result<Self, Error> {
+        let config = PipelineConfig::load(path, overrides)?;
+        let mut names = BTreeSet::new();
+        for stage in &config.stages {
+            if !names.insert(stage.name.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: format!("stages.{}", stage.name),
+                    message: "two stages have this name".into(),
+                }
+                .into());
+            }
+        }
+        for (name, input) in &config.inputs {
+            input.format(&format!("inputs.{name}"))?;
+        }
+        let mut models = BTreeMap::new();
+        for (name, model) in &config.models {
+            models.insert(
+                name.clone(),
+                LoadedModel::load(&model.weights, &model.vocab)?,
+            );
+        }
+        let mut plan: Vec<(String, StagePlan)> = Vec::new();
+        for stage in &config.stages {
+            let stage_ref = StageRef {
+                name: &stage.name,
+                kind: stage.kind.name(),
+            };
+            let context = PlanContext {
+                config: &config,
+                models: &models,
+                earlier: &plan,
+            };
+            let stage_plan = stage.kind.stage().plan(&stage_ref, &context)?;
+            plan.push((stage.name.clone(), stage_plan));
+        }
+        for input in plan.iter().filter_map(|(_, p)| p.input.as_ref()) {
+            let path = &config.inputs[input].path;
+            if !path.is_file() {
+                return Err(InputError::Read {
+                    path: path.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                }
+                .into());
+            }
+        }
+        Ok(Self {
+            config,
+            path: path.to_path_buf(),
+            plan,
+            models,
+        })
+    }
+
+    /// The plan as text: inputs, models, stages and the tables they write.
+    pub fn describe(&self, output_dir: &Path) -> String {
+        let mut text = format!("pipeline {} ({})\n", self.config.name, self.path.display());
+        text += "inputs:\n";
+        for input in self.used_inputs() {
+            let config = &self.config.inputs[&input];
+            let format = config.format(&input).map_or("?", |format| format.name());
+            text += &format!("  {input}: {format} {}\n", config.path.display());
+        }
+        text += "models:\n";
+        for (name, loaded) in &self.models {
+            let m = &loaded.model;
+            text += &format!(
+                "  {name}: {} (vocabulary {}, embedding {}, hidden {}, classes {})\n",
+                loaded.weights.display(),
+                m.vocab_size(),
+                m.embedding_dim(),
+                m.hidden_size(),
+                m.num_classes()
+            );
+        }
+        text += "stages:\n";
+        for (k, (name, plan)) in self.plan.iter().enumerate() {
+            text += &format!("  {}. {name}: {}\n", k + 1, plan.summary);
+        }
+        text += &format!("output: {}\n", output_dir.display());
+        for table in self.table_paths(output_dir) {
+            text += &format!("  {}\n", table.display());
+        }
+        text
+    }
+
+    fn used_inputs(&self) -> BTreeSet<String> {
+        self.plan
+            .iter()
+            .filter_map(|(_, p)| p.input.clone())
+            .collect()
+    }
+
+    /// Every table a run writes, in the order it writes them.
+    pub fn table_paths(&self, output_dir: &Path) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        for input in self.used_inputs() {
+            paths.push(output_dir.join(format!("{input}_sentences.parquet")));
+            if self.config.inputs[&input].format(&input).ok() == Some(crate::data::Format::SstTrees)
+            {
+                paths.push(output_dir.join(format!("{input}_constituents.parquet")));
+            }
+        }
+        for (name, _) in &self.plan {
+            paths.push(output_dir.join(format!("{name}.parquet")));
+        }
+        paths
+    }
+
+    /// Reads the inputs, runs every stage on the current rayon pool and publishes the tables;
+    /// on any error nothing is published.
+    pub fn run(self, output_dir: Option<&Path>) -> Result<RunSummary, Error> {
+        let started = Instant::now();
+        let output_dir =
+            output_dir.map_or_else(|| self.config.output_dir.clone(), Path::to_path_buf);
+        let mut corpora = BTreeMap::new();
+        for input in self.used_inputs() {
+            let config = &self.config.inputs[&input];
+            let format = config.format(&format!("inputs.{input}"))?;
+            let corpus = Corpus::read(&input, &config.path, format, config.split.as_deref())?;
+            tracing::info!(
+                sentences = corpus.sentences.len(),
+                "read input {input} from {}",
+                config.path.display()
+            );
+            corpora.insert(input, corpus);
+        }
+        let mut encoded = HashMap::new();
+        for (_, plan) in &self.plan {
+            if let (Some(input), Some(model), Some(_)) = (&plan.input, &plan.model, &plan.scores)
+                && let Entry::Vacant(entry) = encoded.entry((input.clone(), model.clone()))
+            {
+                let corpus: &Corpus = &corpora[input];
+                entry.insert(crate::score::encode(
+                    corpus
+                        .sentences
+                        .iter()
+                        .map(|s| (s.line, s.tokens.as_slice())),
+                    &self.models[model].vocab,
+                    &corpus.path,
+                )?);
+            }
+        }
+        let keep_tables = self
+            .plan
+            .iter()
+            .flat_map(|(_, p)| p.reads_tables.iter().cloned())
+            .collect();
+        let mut context = RunContext {
+            output_dir: output_dir.clone(),
+            corpora,
+            models: self.models,
+            encoded,
+            scores: HashMap::new(),
+            phrases: HashMap::new(),
+            tables: HashMap::new(),
+            keep_tables,
+            pending: Vec::new(),
+            metadata: vec![
+                ("pipeline".into(), self.config.name.clone()),
+                ("pipeline_file".into(), self.path.display().to_string()),
+            ],
+        };
+        write_corpus_tables(&mut context)?;
+        for stage in &self.config.stages {
+            let stage_ref = StageRef {
+                name: &stage.name,
+                kind: stage.kind.name(),
+            };
+            let stage_started = Instant::now();
+            stage.kind.stage().run(&stage_ref, &mut context)?;
+            tracing::info!(
+                seconds = format!("{:.2}", stage_started.elapsed().as_secs_f64()),
+                "stage {} ({}) done",
+                stage.name,
+                stage_ref.kind
+            );
+        }
+        let mut tables = Vec::new();
+        for pending in context.pending {
+            tables.push(pending.destination().to_path_buf());
+            pending.publish()?;
+        }
+        Ok(RunSummary {
+            tables,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// The `<input>_sentences` and `<input>_constituents` tables of every input read.
+fn write_corpus_tables(context: &mut RunContext) -> Result<(), OutputError> {
+    for (name, corpus) in &context.corpora {
+        let metadata: Vec<(&str, String)> = context
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .chain([("input", name.clone())])
+            .collect();
+        let path = context.output_dir.join(format!("{name}_sentences.parquet"));
+        context.pending.push(write_table(
+            &path,
+            sentences_schema(),
+            &[sentences_batch(corpus)?],
+            &metadata,
+        )?);
+        if let Some(batch) = constituents_batch(corpus)? {
+            let path = context
+                .output_dir
+                .join(format!("{name}_constituents.parquet"));
+            context.pending.push(write_table(
+                &path,
+                constituents_schema(),
+                &[batch],
+                &metadata,
+            )?);
+        }
+    }
+    Ok(())
+}

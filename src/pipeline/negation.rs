@@ -1,0 +1,186 @@
+//! `negation`: negation constituents of SST trees (paper §4.5) and their interaction scores,
+//! score(whole phrase) − score(negated child) − score(negation child), each score taken from an
+//! earlier scoring stage, that is, in the context of the full sentence.
+
+use serde::Deserialize;
+
+use super::{PlanContext, RunContext, Stage, StagePlan, StageRef};
+use crate::Error;
+use crate::analysis::negation::{MAX_WORDS, NEGATION_WORDS, NegationKind, NegationRule};
+use crate::attribution::Span;
+use crate::config::ConfigError;
+use crate::io::{InteractionRecord, negation_interactions_batch, negation_interactions_schema};
+
+/// Options of a `negation` stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NegationStage {
+    /// An `sst_trees` input.
+    pub input: String,
+    /// An earlier `cd_score` stage over the same input that scored every constituent shorter than
+    /// `max_words` (spans `constituents` or `all_spans`).
+    pub scores: String,
+    /// Negation words, matched after lower-casing; the paper's list by default.
+    #[serde(default = "default_words")]
+    pub words: Vec<String>,
+    /// Negation phrases have fewer than this many words (the paper: 10).
+    #[serde(default = "default_max_words")]
+    pub max_words: usize,
+}
+
+fn default_words() -> Vec<String> {
+    NEGATION_WORDS.iter().map(|w| w.to_string()).collect()
+}
+
+fn default_max_words() -> usize {
+    MAX_WORDS
+}
+
+impl Stage for NegationStage {
+    fn plan(
+        &self,
+        stage: &StageRef<'_>,
+        context: &PlanContext<'_>,
+    ) -> Result<StagePlan, ConfigError> {
+        let invalid = |option: &str, message: String| ConfigError::Invalid {
+            key: stage.key(option),
+            message,
+        };
+        context.input(&stage.key("input"), &self.input)?;
+        if !context.input_has_trees(&self.input) {
+            return Err(invalid(
+                "input",
+                format!("`{}` is not an sst_trees input", self.input),
+            ));
+        }
+        if self.words.is_empty() {
+            return Err(invalid("words", "list at least one negation word".into()));
+        }
+        if self.max_words < 3 {
+            return Err(invalid(
+                "max_words",
+                "a negation phrase has at least 2 words, so use 3 or more".into(),
+            ));
+        }
+        let scores = context.earlier_stage(&stage.key("scores"), &self.scores)?;
+        let Some(coverage) = &scores.scores else {
+            return Err(invalid(
+                "scores",
+                format!("stage `{}` computes no scores", self.scores),
+            ));
+        };
+        if scores.input.as_deref() != Some(self.input.as_str()) {
+            return Err(invalid(
+                "scores",
+                format!(
+                    "stage `{}` scores another input than `{}`",
+                    self.scores, self.input
+                ),
+            ));
+        }
+        if !coverage.covers_constituents(self.max_words - 1) {
+            return Err(invalid(
+                "scores",
+                format!(
+                    "stage `{}` must score every constituent of up to {} words (spans constituents or all_spans)",
+                    self.scores,
+                    self.max_words - 1
+                ),
+            ));
+        }
+        let model = scores.model.as_deref().unwrap_or_default();
+        let classes = context
+            .model(&stage.key("scores"), model)?
+            .model
+            .num_classes();
+        if classes != 2 {
+            return Err(invalid(
+                "scores",
+                format!("interactions need a binary model; `{model}` has {classes} classes"),
+            ));
+        }
+        Ok(StagePlan {
+            summary: format!(
+                "negation: negation phrases of fewer than {} words in {} ({} negation words), interactions from {} -> {}.parquet",
+                self.max_words,
+                self.input,
+                self.words.len(),
+                self.scores,
+                stage.name
+            ),
+            input: Some(self.input.clone()),
+            model: None,
+            reads_tables: Vec::new(),
+            table: negation_interactions_schema(),
+            scores: None,
+            phrases: true,
+        })
+    }
+
+    fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
+        let rule = NegationRule::new(self.words.iter().cloned(), self.max_words);
+        let corpus = context.corpus(&self.input);
+        let trees = corpus.trees.as_ref().expect("planned: input has trees");
+        let index = &context.scores[&self.scores];
+        let mut rows = Vec::new();
+        let mut phrases = Vec::with_capacity(trees.len());
+        let (mut positive, mut negative) = (0, 0);
+        for (k, (sentence, tree)) in corpus.sentences.iter().zip(trees).enumerate() {
+            let mut spans = Vec::new();
+            for negation in rule.find(tree) {
+                let node_span = |id: usize| Span::new(tree.nodes[id].start, tree.nodes[id].end);
+                let (whole, negation_child, negated) = (
+                    node_span(negation.phrase),
+                    node_span(negation.negation),
+                    node_span(negation.negated),
+                );
+                spans.extend([whole, negation_child, negated]);
+                match negation.kind {
+                    NegationKind::Positive => positive += 1,
+                    NegationKind::Negative => negative += 1,
+                }
+                let score = |span: Span, method: usize| -> f64 {
+                    index.scores[&(k, span)][method]
+                        .expect("planned: a binary model gives binary scores")
+                };
+                for (m, (method, convention)) in index.methods.iter().enumerate() {
+                    let (phrase_score, negation_score, negated_score) =
+                        (score(whole, m), score(negation_child, m), score(negated, m));
+                    rows.push(InteractionRecord {
+                        dataset: corpus.name.clone(),
+                        sentence_id: sentence.id.clone(),
+                        split: corpus.split.clone(),
+                        phrase: whole,
+                        negation: negation_child,
+                        negated,
+                        phrase_text: tree.tokens[whole.start..whole.end].join(" "),
+                        negation_word: negation.word.clone(),
+                        kind: negation.kind.name(),
+                        method: method.clone(),
+                        convention: convention.clone(),
+                        phrase_score,
+                        negation_score,
+                        negated_score,
+                        interaction: phrase_score - negated_score - negation_score,
+                        fine_labels: [negation.phrase, negation.negation, negation.negated]
+                            .map(|id| tree.nodes[id].label),
+                        sentence_label: sentence.label,
+                    });
+                }
+            }
+            phrases.push(spans);
+        }
+        tracing::info!(
+            positive,
+            negative,
+            "stage {}: {} negation phrases in {} sentences",
+            stage.name,
+            positive + negative,
+            phrases.iter().filter(|p| !p.is_empty()).count()
+        );
+        context.phrases.insert(stage.name.to_string(), phrases);
+        let batch = negation_interactions_batch(&rows)?;
+        context.write_table(stage, negation_interactions_schema(), vec![batch])?;
+        Ok(())
+    }
+}
