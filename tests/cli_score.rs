@@ -4,20 +4,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int32Type};
-use common::{FixtureCase as Case, FixtureSentence as Sentence, fixture, read_jsonl};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-fn cd_pipeline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cd-pipeline"))
-        .args(args)
-        .output()
-        .expect("cd-pipeline runs")
-}
+use common::{
+    FixtureCase as Case, FixtureSentence as Sentence, cd_pipeline, fixture, read_jsonl,
+    read_parquet,
+};
 
 fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -35,25 +28,6 @@ fn write_input(dir: &Path) -> PathBuf {
     let path = dir.join("sentences.jsonl");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
-}
-
-fn read_parquet(path: &Path) -> (Vec<RecordBatch>, Vec<(String, String)>) {
-    let file = std::fs::File::open(path).unwrap();
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
-    let metadata = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|kv| {
-            kv.iter()
-                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    (
-        builder.build().unwrap().map(|b| b.unwrap()).collect(),
-        metadata,
-    )
 }
 
 #[test]

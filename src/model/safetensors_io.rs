@@ -73,6 +73,67 @@ impl<R: Real> LstmClassifier<R> {
     }
 }
 
+impl<R: Real> LstmClassifier<R> {
+    /// Saves the model as F32 safetensors under the PyTorch names `load` reads, so that
+    /// `model.load_state_dict(safetensors.torch.load_file(path))` works. The combined gate bias
+    /// goes to `lstm.bias_ih_l0` and `lstm.bias_hh_l0` is zero. Written to a temporary name and
+    /// renamed into place.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes =
+            |values: Vec<f32>| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
+        let to_f32 = |values: &mut dyn Iterator<Item = &R>| -> Vec<f32> {
+            values.map(|v| v.as_f64() as f32).collect()
+        };
+        let hidden = self.hidden_size();
+        let tensors: Vec<(&str, Vec<usize>, Vec<u8>)> = vec![
+            (
+                EMBEDDING,
+                self.embedding().shape().to_vec(),
+                bytes(to_f32(&mut self.embedding().iter())),
+            ),
+            (
+                W_IH,
+                self.w_ih().shape().to_vec(),
+                bytes(to_f32(&mut self.w_ih().iter())),
+            ),
+            (
+                W_HH,
+                self.w_hh().shape().to_vec(),
+                bytes(to_f32(&mut self.w_hh().iter())),
+            ),
+            (
+                B_IH,
+                vec![4 * hidden],
+                bytes(to_f32(&mut self.bias().iter())),
+            ),
+            (B_HH, vec![4 * hidden], bytes(vec![0.0; 4 * hidden])),
+            (
+                W_OUT,
+                self.w_out().shape().to_vec(),
+                bytes(to_f32(&mut self.w_out().iter())),
+            ),
+            (
+                B_OUT,
+                self.b_out().shape().to_vec(),
+                bytes(to_f32(&mut self.b_out().iter())),
+            ),
+        ];
+        let views = tensors
+            .iter()
+            .map(|(name, shape, data)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                    .map(|view| (*name, view))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(std::io::Error::other)?;
+        let serialized = safetensors::serialize(views, None).map_err(std::io::Error::other)?;
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(format!(".tmp-{}", std::process::id()));
+        std::fs::write(&temporary, serialized)?;
+        std::fs::rename(&temporary, path)
+    }
+}
+
 struct TensorReader<'a> {
     path: &'a Path,
     tensors: SafeTensors<'a>,

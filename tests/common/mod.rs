@@ -88,3 +88,67 @@ impl FixtureCase {
         }
     }
 }
+
+/// Runs the `cd-pipeline` binary.
+pub fn cd_pipeline(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cd-pipeline"))
+        .args(args)
+        .output()
+        .expect("cd-pipeline runs")
+}
+
+/// A Parquet file's record batches and key-value metadata.
+pub fn read_parquet(
+    path: &std::path::Path,
+) -> (Vec<arrow_array::RecordBatch>, Vec<(String, String)>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let metadata = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        builder.build().unwrap().map(|b| b.unwrap()).collect(),
+        metadata,
+    )
+}
+
+/// The Python with the `duckdb` package: `CD_PIPELINE_PYTHON`, else `.venv/bin/python` in the
+/// repository (README: `python3 -m venv .venv && .venv/bin/pip install duckdb`).
+pub fn duckdb_python() -> PathBuf {
+    let python = std::env::var_os("CD_PIPELINE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "DuckDB tests need Python with duckdb at {}: run `python3 -m venv .venv && .venv/bin/pip install duckdb`, or set CD_PIPELINE_PYTHON",
+        python.display()
+    );
+    python
+}
+
+/// Runs one SQL statement in DuckDB from `cwd`; rows come back as JSON objects.
+pub fn duckdb(cwd: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    const SCRIPT: &str = "import duckdb, json, sys\n\
+        r = duckdb.sql(sys.argv[1])\n\
+        cols = r.columns\n\
+        print(json.dumps([dict(zip(cols, row)) for row in r.fetchall()], default=str))\n";
+    let output = std::process::Command::new(duckdb_python())
+        .current_dir(cwd)
+        .args(["-c", SCRIPT, sql])
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "DuckDB failed on\n{sql}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON rows")
+}
