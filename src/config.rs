@@ -246,7 +246,11 @@ fn yaml_error(path: &Path, text: &str, error: &serde_saphyr::Error) -> ConfigErr
         .unwrap_or(&plain)
         .split_once(": ")
         .filter(|(position, _)| position.starts_with("line "))
-        .map_or(plain.as_str(), |(_, rest)| rest)
+        .map_or(plain.as_str(), |(_, rest)| rest);
+    // The position is in the prefix already.
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(text, _)| text)
         .to_string();
     let Some(location) = error.location() else {
         return ConfigError::Document {
@@ -264,7 +268,10 @@ fn yaml_error(path: &Path, text: &str, error: &serde_saphyr::Error) -> ConfigErr
             .and_then(key_of_line)
             .map_or_else(String::new, |k| format!("`{k}`: "))
     };
-    let rendered = error.to_string();
+    let source_name = path.display().to_string();
+    let rendered = error.render_with_options(serde_saphyr::render_options! {
+        source_name: Some(source_name.as_str()),
+    });
     let snippet = rendered
         .split_once('\n')
         .map_or_else(String::new, |(_, rest)| format!("\n{rest}"));

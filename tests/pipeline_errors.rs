@@ -1,0 +1,252 @@
+//! Bad pipelines and bad data: each run exits with code 2, names the file and line (or the key,
+//! or the tensor), and leaves no output file behind.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use cd_pipeline::model::LstmClassifier;
+use common::cd_pipeline;
+
+const VOCAB: [&str; 6] = ["<unk>", "it", "good", "not", "bad", "film"];
+
+/// A folder with a small model, its vocabulary, good SST trees and good Yelp reviews.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let model = LstmClassifier::<f32>::seeded_random(VOCAB.len(), 8, 6, 2, 3);
+        model.save(&dir.path().join("model.safetensors")).unwrap();
+        std::fs::write(
+            dir.path().join("vocab.json"),
+            serde_json::to_string(&VOCAB).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("trees.txt"),
+            "(3 (2 It) (4 good))\n(1 (2 (2 It) (2 's)) (1 (2 not) (3 good)))\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("reviews.csv"),
+            "\"2\",\"Good film.\"\n\"1\",\"Not good, bad.\"\n",
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn write(&self, name: &str, contents: impl AsRef<[u8]>) {
+        std::fs::write(self.path(name), contents).unwrap();
+    }
+
+    /// A pipeline over `trees.txt` and `reviews.csv` with every stage kind.
+    fn pipeline(&self) -> String {
+        "name: errors\n\
+         data_dir: .\n\
+         output_dir: out\n\
+         inputs:\n\
+         \x20 trees:\n\
+         \x20   format: sst_trees\n\
+         \x20   path: trees.txt\n\
+         \x20 reviews:\n\
+         \x20   format: yelp_polarity\n\
+         \x20   path: reviews.csv\n\
+         \x20   max_tokens: 40\n\
+         models:\n\
+         \x20 lstm:\n\
+         \x20   weights: model.safetensors\n\
+         \x20   vocab: vocab.json\n\
+         stages:\n\
+         \x20 - name: scores\n\
+         \x20   kind: cd_score\n\
+         \x20   input: trees\n\
+         \x20   model: lstm\n\
+         \x20   spans: constituents\n\
+         \x20 - name: review_scores\n\
+         \x20   kind: cd_score\n\
+         \x20   input: reviews\n\
+         \x20   model: lstm\n\
+         \x20   spans: unigrams\n\
+         \x20 - name: negations\n\
+         \x20   kind: negation\n\
+         \x20   input: trees\n\
+         \x20   scores: scores\n\
+         \x20   max_words: 10\n\
+         \x20 - name: stats\n\
+         \x20   kind: aggregate\n\
+         \x20   input: negations\n\
+         \x20   compare: [positive, negative]\n"
+            .to_string()
+    }
+
+    /// Runs `cd-pipeline run` on `yaml` (plus `--set` overrides) and checks the rejection.
+    fn assert_rejected(&self, yaml: &str, sets: &[&str], expected: &[&str]) {
+        self.write("pipeline.yaml", yaml);
+        let pipeline = self.path("pipeline.yaml");
+        let mut args = vec!["run", pipeline.to_str().unwrap()];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let run = cd_pipeline(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{stderr}");
+        for fragment in expected {
+            assert!(
+                stderr.contains(fragment),
+                "stderr lacks `{fragment}`:\n{stderr}"
+            );
+        }
+        assert_no_output(&self.path("out"));
+    }
+}
+
+fn assert_no_output(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let files: Vec<_> = entries.map(|e| e.unwrap().file_name()).collect();
+        assert!(files.is_empty(), "files left in {}: {files:?}", dir.display());
+    }
+}
+
+#[test]
+fn the_good_pipeline_runs() {
+    let ws = Workspace::new();
+    ws.write("pipeline.yaml", ws.pipeline());
+    let run = cd_pipeline(&["run", ws.path("pipeline.yaml").to_str().unwrap()]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for table in [
+        "trees_sentences",
+        "trees_constituents",
+        "reviews_sentences",
+        "scores",
+        "review_scores",
+        "negations",
+        "stats",
+    ] {
+        assert!(ws.path(&format!("out/{table}.parquet")).is_file(), "{table}");
+    }
+}
+
+#[test]
+fn bad_trees_name_file_line_and_column() {
+    let ws = Workspace::new();
+    ws.write("trees.txt", "(3 (2 It) (4 good))\n(3 (2 It) (4 good)\n");
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &[],
+        &["trees.txt:2: tree: column 19: expected `)`"],
+    );
+    ws.write("trees.txt", "(7 (2 It) (4 good))\n");
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &[],
+        &["trees.txt:1: tree: column 2: expected a label 0-4"],
+    );
+    ws.write("trees.txt", b"(3 (2 It) (4 good))\n(3 (2 caf\xe9) (4 good))\n");
+    ws.assert_rejected(&ws.pipeline(), &[], &["trees.txt:2: tree: invalid UTF-8"]);
+}
+
+#[test]
+fn bad_csv_rows_name_file_line_and_field() {
+    let ws = Workspace::new();
+    ws.write("reviews.csv", "\"2\",\"Good film.\"\n\"3\",\"Not good.\"\n");
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &[],
+        &["reviews.csv:2: label: expected 1 (negative) or 2 (positive), found `3`"],
+    );
+    ws.write("reviews.csv", "\"2\",\"Good film.\"\n\"1\",\"Not good.\",\"extra\"\n");
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &[],
+        &["reviews.csv:2: row: expected 2 columns (label, text), found 3"],
+    );
+    ws.write("reviews.csv", b"\"2\",\"Good film.\"\n\"1\",\"Not \xff good.\"\n");
+    ws.assert_rejected(&ws.pipeline(), &[], &["reviews.csv:2: text: invalid UTF-8"]);
+}
+
+#[test]
+fn yaml_errors_name_the_key_with_line_and_column() {
+    let ws = Workspace::new();
+    let yaml = ws.pipeline().replace("spans: unigrams", "spanz: unigrams");
+    ws.assert_rejected(
+        &yaml,
+        &[],
+        &["pipeline.yaml:26:5: unknown field `spanz`"],
+    );
+    let yaml = ws.pipeline().replace("max_words: 10", "max_words: ten");
+    ws.assert_rejected(&yaml, &[], &["pipeline.yaml:31:16: `max_words`: "]);
+    let yaml = ws.pipeline().replace("kind: aggregate", "kind: aggregat");
+    ws.assert_rejected(
+        &yaml,
+        &[],
+        &["pipeline.yaml:33:11: `kind`: unknown variant `aggregat`"],
+    );
+    let yaml = ws.pipeline().replace("output_dir: out", "output_dir: out\nthreads: 2");
+    ws.assert_rejected(&yaml, &[], &["pipeline.yaml:4:1: unknown field `threads`"]);
+    let yaml = ws.pipeline().replace("scores: scores", "scores: score");
+    ws.assert_rejected(
+        &yaml,
+        &[],
+        &["stages.negations.scores: no earlier stage named `score`"],
+    );
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &["stages.negations.max_words=[1]"],
+        &["--set stages.negations.max_words=[1]: "],
+    );
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &["stages.nope.max_words=3"],
+        &["`stages` has no item named or numbered `nope`"],
+    );
+}
+
+#[test]
+fn missing_files_and_mismatched_models_are_named() {
+    let ws = Workspace::new();
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &["inputs.trees.path=missing.txt"],
+        &["missing.txt: cannot read"],
+    );
+    ws.write("vocab.json", serde_json::to_string(&VOCAB[..5]).unwrap());
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &[],
+        &["vocab.json has 5 tokens but tensor `embed.weight` of", "has 6 rows"],
+    );
+    ws.write("vocab.json", serde_json::to_string(&VOCAB).unwrap());
+    ws.write("model.safetensors", b"not a model");
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &[],
+        &["model.safetensors: not a safetensors file"],
+    );
+}
+
+#[test]
+fn validate_prints_the_plan_and_writes_nothing() {
+    let ws = Workspace::new();
+    ws.write("pipeline.yaml", ws.pipeline());
+    let run = cd_pipeline(&["validate", ws.path("pipeline.yaml").to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    for fragment in [
+        "1. scores: cd_score: constituents of trees with model lstm",
+        "4. stats: aggregate: interaction of negations",
+        "(vocabulary 6, embedding 8, hidden 6, classes 2)",
+        "out/negations.parquet",
+    ] {
+        assert!(stdout.contains(fragment), "plan lacks `{fragment}`:\n{stdout}");
+    }
+    assert_no_output(&ws.path("out"));
+    let version = cd_pipeline(&["--version"]);
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("cd-pipeline 0."));
+}
