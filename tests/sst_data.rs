@@ -113,5 +113,6 @@ fn negation_rule_over_training_trees() {
         "SST train: {} negation constituents in {sentences} sentences ({positive} positive, {negative} negative)",
         positive + negative
     );
-    assert!(positive > 0 && negative > 0);
+    // Pinned on first measurement: the spec gives no published count to check against.
+    assert_eq!((positive, negative, sentences), (222, 458, 621));
 }
