@@ -110,7 +110,11 @@ impl Workspace {
 fn assert_no_output(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         let files: Vec<_> = entries.map(|e| e.unwrap().file_name()).collect();
-        assert!(files.is_empty(), "files left in {}: {files:?}", dir.display());
+        assert!(
+            files.is_empty(),
+            "files left in {}: {files:?}",
+            dir.display()
+        );
     }
 }
 
@@ -119,7 +123,11 @@ fn the_good_pipeline_runs() {
     let ws = Workspace::new();
     ws.write("pipeline.yaml", ws.pipeline());
     let run = cd_pipeline(&["run", ws.path("pipeline.yaml").to_str().unwrap()]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     for table in [
         "trees_sentences",
         "trees_constituents",
@@ -129,7 +137,10 @@ fn the_good_pipeline_runs() {
         "negations",
         "stats",
     ] {
-        assert!(ws.path(&format!("out/{table}.parquet")).is_file(), "{table}");
+        assert!(
+            ws.path(&format!("out/{table}.parquet")).is_file(),
+            "{table}"
+        );
     }
 }
 
@@ -148,7 +159,10 @@ fn bad_trees_name_file_line_and_column() {
         &[],
         &["trees.txt:1: tree: column 2: expected a label 0-4"],
     );
-    ws.write("trees.txt", b"(3 (2 It) (4 good))\n(3 (2 caf\xe9) (4 good))\n");
+    ws.write(
+        "trees.txt",
+        b"(3 (2 It) (4 good))\n(3 (2 caf\xe9) (4 good))\n",
+    );
     ws.assert_rejected(&ws.pipeline(), &[], &["trees.txt:2: tree: invalid UTF-8"]);
 }
 
@@ -161,13 +175,19 @@ fn bad_csv_rows_name_file_line_and_field() {
         &[],
         &["reviews.csv:2: label: expected 1 (negative) or 2 (positive), found `3`"],
     );
-    ws.write("reviews.csv", "\"2\",\"Good film.\"\n\"1\",\"Not good.\",\"extra\"\n");
+    ws.write(
+        "reviews.csv",
+        "\"2\",\"Good film.\"\n\"1\",\"Not good.\",\"extra\"\n",
+    );
     ws.assert_rejected(
         &ws.pipeline(),
         &[],
         &["reviews.csv:2: row: expected 2 columns (label, text), found 3"],
     );
-    ws.write("reviews.csv", b"\"2\",\"Good film.\"\n\"1\",\"Not \xff good.\"\n");
+    ws.write(
+        "reviews.csv",
+        b"\"2\",\"Good film.\"\n\"1\",\"Not \xff good.\"\n",
+    );
     ws.assert_rejected(&ws.pipeline(), &[], &["reviews.csv:2: text: invalid UTF-8"]);
 }
 
@@ -175,11 +195,7 @@ fn bad_csv_rows_name_file_line_and_field() {
 fn yaml_errors_name_the_key_with_line_and_column() {
     let ws = Workspace::new();
     let yaml = ws.pipeline().replace("spans: unigrams", "spanz: unigrams");
-    ws.assert_rejected(
-        &yaml,
-        &[],
-        &["pipeline.yaml:26:5: unknown field `spanz`"],
-    );
+    ws.assert_rejected(&yaml, &[], &["pipeline.yaml:26:5: unknown field `spanz`"]);
     let yaml = ws.pipeline().replace("max_words: 10", "max_words: ten");
     ws.assert_rejected(&yaml, &[], &["pipeline.yaml:31:16: `max_words`: "]);
     let yaml = ws.pipeline().replace("kind: aggregate", "kind: aggregat");
@@ -188,7 +204,9 @@ fn yaml_errors_name_the_key_with_line_and_column() {
         &[],
         &["pipeline.yaml:33:11: `kind`: unknown variant `aggregat`"],
     );
-    let yaml = ws.pipeline().replace("output_dir: out", "output_dir: out\nthreads: 2");
+    let yaml = ws
+        .pipeline()
+        .replace("output_dir: out", "output_dir: out\nthreads: 2");
     ws.assert_rejected(&yaml, &[], &["pipeline.yaml:4:1: unknown field `threads`"]);
     let yaml = ws.pipeline().replace("scores: scores", "scores: score");
     ws.assert_rejected(
@@ -220,7 +238,10 @@ fn missing_files_and_mismatched_models_are_named() {
     ws.assert_rejected(
         &ws.pipeline(),
         &[],
-        &["vocab.json has 5 tokens but tensor `embed.weight` of", "has 6 rows"],
+        &[
+            "vocab.json has 5 tokens but tensor `embed.weight` of",
+            "has 6 rows",
+        ],
     );
     ws.write("vocab.json", serde_json::to_string(&VOCAB).unwrap());
     ws.write("model.safetensors", b"not a model");
@@ -237,14 +258,21 @@ fn validate_prints_the_plan_and_writes_nothing() {
     ws.write("pipeline.yaml", ws.pipeline());
     let run = cd_pipeline(&["validate", ws.path("pipeline.yaml").to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     for fragment in [
         "1. scores: cd_score: constituents of trees with model lstm",
         "4. stats: aggregate: interaction of negations",
         "(vocabulary 6, embedding 8, hidden 6, classes 2)",
         "out/negations.parquet",
     ] {
-        assert!(stdout.contains(fragment), "plan lacks `{fragment}`:\n{stdout}");
+        assert!(
+            stdout.contains(fragment),
+            "plan lacks `{fragment}`:\n{stdout}"
+        );
     }
     assert_no_output(&ws.path("out"));
     let version = cd_pipeline(&["--version"]);

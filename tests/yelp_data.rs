@@ -34,8 +34,22 @@ fn yelp_files_have_the_published_counts() {
     let expected = [
         ("zhang_polarity_train_first200.csv", 200, 131, 69, 16, 10),
         ("zhang_polarity_test_first20.csv", 20, 12, 8, 2, 2),
-        ("textfooler_yelp_polarity_test1000.csv", 1000, 518, 482, 55, 82),
-        ("shen2017_yelp_sentences_dev.csv", 63_483, 25_278, 38_205, 25_278, 38_205),
+        (
+            "textfooler_yelp_polarity_test1000.csv",
+            1000,
+            518,
+            482,
+            55,
+            82,
+        ),
+        (
+            "shen2017_yelp_sentences_dev.csv",
+            63_483,
+            25_278,
+            38_205,
+            25_278,
+            38_205,
+        ),
     ];
     for (file, rows, negative, positive, short_negative, short_positive) in expected {
         assert_eq!(
@@ -73,8 +87,18 @@ fn ptb_tokens_match_sst_spelling() {
     assert_eq!(
         tokens[..12],
         [
-            "unfortunately", ",", "the", "frustration", "of", "being", "dr", ".", "goldberg", "'s",
-            "patient", "is"
+            "unfortunately",
+            ",",
+            "the",
+            "frustration",
+            "of",
+            "being",
+            "dr",
+            ".",
+            "goldberg",
+            "'s",
+            "patient",
+            "is"
         ]
     );
     assert_eq!(tokens[17..20], ["i", "'ve", "had"]);
