@@ -78,11 +78,16 @@ impl<'a> LanePlanner<'a> {
         Self {
             spans,
             convention,
-            lanes: vec![Lane {
-                spans: (0..spans.len()).collect(),
-                state: None,
-                whole: true,
-            }],
+            // A sentence may have no spans to score (a stage's phrases), and then no lane.
+            lanes: if spans.is_empty() {
+                Vec::new()
+            } else {
+                vec![Lane {
+                    spans: (0..spans.len()).collect(),
+                    state: None,
+                    whole: true,
+                }]
+            },
             updates: Vec::new(),
         }
     }

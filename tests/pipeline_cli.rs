@@ -1,12 +1,15 @@
-//! Bad pipelines and bad data: each run exits with code 2, names the file and line (or the key,
-//! or the tensor), and leaves no output file behind.
+//! Pipelines from the command line on small files: every stage kind and input format runs, and bad
+//! pipelines and bad data exit with code 2, name the file and line (or the key, or the tensor), and
+//! leave no output file behind.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float32Type, Int32Type};
 use cd_pipeline::model::LstmClassifier;
-use common::cd_pipeline;
+use common::{cd_pipeline, read_parquet};
 
 const VOCAB: [&str; 6] = ["<unk>", "it", "good", "not", "bad", "film"];
 
@@ -82,7 +85,12 @@ impl Workspace {
          \x20 - name: stats\n\
          \x20   kind: aggregate\n\
          \x20   input: negations\n\
-         \x20   compare: [positive, negative]\n"
+         \x20   compare: [positive, negative]\n\
+         \x20 - name: negation_phrase_scores\n\
+         \x20   kind: cd_score\n\
+         \x20   input: trees\n\
+         \x20   model: lstm\n\
+         \x20   spans: {phrases: negations}\n"
             .to_string()
     }
 
@@ -136,10 +144,48 @@ fn the_good_pipeline_runs() {
         "review_scores",
         "negations",
         "stats",
+        "negation_phrase_scores",
     ] {
         assert!(
             ws.path(&format!("out/{table}.parquet")).is_file(),
             "{table}"
+        );
+    }
+    // "It 's not good": one negative negation, "not good" = [2, 4) with children [2, 3) and
+    // [3, 4). The last stage scores these phrases again, in the same sentence.
+    let spans_and_scores = |table: &str| -> Vec<(i32, i32, f32)> {
+        let (batches, _) = read_parquet(&ws.path(&format!("out/{table}.parquet")));
+        let mut rows = Vec::new();
+        for batch in &batches {
+            let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+            let ids = column("sentence_id");
+            let (start, end, score) = (column("span_start"), column("span_end"), column("score"));
+            for row in 0..batch.num_rows() {
+                if ids.as_string::<i32>().value(row) == "2" {
+                    rows.push((
+                        start.as_primitive::<Int32Type>().value(row),
+                        end.as_primitive::<Int32Type>().value(row),
+                        score.as_primitive::<Float32Type>().value(row),
+                    ));
+                }
+            }
+        }
+        rows
+    };
+    let phrases = spans_and_scores("negation_phrase_scores");
+    assert_eq!(
+        phrases.iter().map(|&(s, e, _)| (s, e)).collect::<Vec<_>>(),
+        [(2, 3), (2, 4), (3, 4)]
+    );
+    let constituents = spans_and_scores("scores");
+    for (start, end, score) in phrases {
+        let (_, _, expected) = constituents
+            .iter()
+            .find(|&&(s, e, _)| (s, e) == (start, end))
+            .unwrap();
+        assert!(
+            (score - expected).abs() < 1e-6,
+            "[{start}, {end}): {score} vs {expected}"
         );
     }
 }
