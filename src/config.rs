@@ -26,6 +26,9 @@ pub struct PipelineConfig {
     #[serde(default = "current_folder")]
     pub data_dir: PathBuf,
     pub output_dir: PathBuf,
+    /// Where training stages keep trained models by content hash (default `<output_dir>/models`).
+    #[serde(default)]
+    pub model_cache: Option<PathBuf>,
     #[serde(default)]
     pub inputs: BTreeMap<String, InputConfig>,
     #[serde(default)]
@@ -206,6 +209,9 @@ impl PipelineConfig {
         };
         against(folder, &mut self.data_dir);
         against(folder, &mut self.output_dir);
+        if let Some(cache) = &mut self.model_cache {
+            against(folder, cache);
+        }
         for input in self.inputs.values_mut() {
             against(&self.data_dir, &mut input.path);
         }

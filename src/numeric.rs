@@ -337,3 +337,144 @@ mod tests {
         assert_eq!(0.0_f32.sigmoid(), 0.5);
     }
 }
+
+/// SplitMix64: a tiny, well-mixed generator, enough for reproducible initialisation and shuffling.
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1) with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal by Box-Muller.
+    pub fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.unit();
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+impl SplitMix64 {
+    /// Uniform in `0..n` (n > 0), by rejection so that every value is equally likely.
+    pub fn below(&mut self, n: usize) -> usize {
+        let n = n as u64;
+        let zone = u64::MAX - u64::MAX % n;
+        loop {
+            let x = self.next_u64();
+            if x < zone {
+                return (x % n) as usize;
+            }
+        }
+    }
+
+    /// Fisher-Yates shuffle.
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// A row-major matrix seen as itself or as its transpose, for [`matmul`].
+#[derive(Debug, Clone, Copy)]
+pub struct Mat<'a, R> {
+    data: &'a [R],
+    /// Shape as stored.
+    rows: usize,
+    cols: usize,
+    transposed: bool,
+}
+
+impl<'a, R: Real> Mat<'a, R> {
+    /// `data` holds `rows × cols` values row after row.
+    pub fn new(data: &'a [R], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "matrix data too short");
+        Self {
+            data,
+            rows,
+            cols,
+            transposed: false,
+        }
+    }
+
+    /// The transpose, without copying.
+    pub fn t(self) -> Self {
+        Self {
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+
+    /// Logical (rows, cols).
+    fn shape(&self) -> (usize, usize) {
+        if self.transposed {
+            (self.cols, self.rows)
+        } else {
+            (self.rows, self.cols)
+        }
+    }
+
+    /// Logical (row stride, column stride).
+    fn strides(&self) -> (isize, isize) {
+        let stride = self.cols as isize;
+        if self.transposed {
+            (1, stride)
+        } else {
+            (stride, 1)
+        }
+    }
+}
+
+/// `out (m × n, row-major) = a · b`, or `out += a · b` with `accumulate`, on the calling thread
+/// (as with [`matmul_transposed`], parallelism belongs to the callers).
+pub fn matmul<R: Real>(a: Mat<'_, R>, b: Mat<'_, R>, out: &mut [R], accumulate: bool) {
+    let (m, k) = a.shape();
+    let (k_b, n) = b.shape();
+    assert!(k == k_b && out.len() >= m * n, "matmul operand sizes");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            out[..m * n].fill(R::zero());
+        }
+        return;
+    }
+    let (a_rs, a_cs) = a.strides();
+    let (b_rs, b_cs) = b.strides();
+    // SAFETY: `Mat::new` checked that each operand's storage holds its stored shape, the strides
+    // address exactly that storage (transposed or not), `out` holds m × n and, being a distinct
+    // `&mut`, aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            R::one(),
+            R::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}

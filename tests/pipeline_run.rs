@@ -1,5 +1,6 @@
 //! `cd-pipeline run` end to end: the shipped `pipelines/sst_negation.yaml`, pointed by `--set` at
-//! the real SST dev trees and a seeded random model whose vocabulary covers SST, checked through
+//! the real SST dev trees and (for scoring) a seeded random model whose vocabulary covers SST, its
+//! training stage cut to one epoch, checked through
 //! DuckDB (row counts, completeness against the model's own logits, interactions against the
 //! scores they combine), the README's queries run verbatim, and every written schema against
 //! `schemas/`.
@@ -68,8 +69,12 @@ fn sst_negation_pipeline_over_dev_trees() {
         format!("data_dir={}", data.display()),
         "inputs.sst_train.path=sst/dev.txt".to_string(),
         "inputs.sst_train.split=dev".to_string(),
-        format!("models.lstm.weights={}", weights.display()),
-        format!("models.lstm.vocab={}", vocab.display()),
+        format!("models.random.weights={}", weights.display()),
+        format!("models.random.vocab={}", vocab.display()),
+        "stages.scores.model=random".to_string(),
+        // The training stage runs too, briefly (on the dev trees the input now points at).
+        "stages.lstm.epochs=1".to_string(),
+        format!("model_cache={}", dir.path().join("models").display()),
     ];
     let mut args = vec![
         "run".to_string(),
@@ -223,6 +228,8 @@ fn check_schemas(output: &Path) {
         ("scores", "scores"),
         ("negation_interactions", "negation_interactions"),
         ("aggregate_stats", "aggregate_stats"),
+        ("lstm", "train_log"),
+        ("lstm_eval", "model_eval"),
     ];
     for (file, table) in tables {
         let text =
@@ -255,6 +262,7 @@ fn type_name(data_type: &arrow_schema::DataType) -> String {
     use arrow_schema::DataType as T;
     match data_type {
         T::Utf8 => "string".into(),
+        T::Boolean => "bool".into(),
         T::Int8 => "int8".into(),
         T::Int32 => "int32".into(),
         T::Int64 => "int64".into(),

@@ -4,6 +4,7 @@ mod analysis_tables;
 mod corpus_tables;
 mod parquet_file;
 mod scores;
+mod training_tables;
 
 pub use analysis_tables::{
     InteractionRecord, StatsRecord, aggregate_stats_batch, aggregate_stats_schema,
@@ -14,6 +15,9 @@ pub use corpus_tables::{
 };
 pub use parquet_file::{ParquetTableWriter, PendingTable, write_table};
 pub use scores::{ScoreRecord, ScoresBuilder, scores_schema};
+pub use training_tables::{
+    EvalRecord, model_eval_batch, model_eval_schema, train_log_batch, train_log_schema,
+};
 
 use std::path::PathBuf;
 

@@ -1,7 +1,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::ModelError;
-use crate::numeric::{Real, matmul_transposed, simd_dispatch};
+use crate::numeric::{Real, SplitMix64, matmul_transposed, simd_dispatch};
 
 /// A one-layer unidirectional LSTM classifier: embedding, `nn.LSTM`, linear output on the last state.
 ///
@@ -385,30 +385,5 @@ simd_dispatch! {
             outputs.tanh_cell[j] = c.tanh_act();
             outputs.hidden[j] = o[j] * outputs.tanh_cell[j];
         }
-    }
-}
-
-/// SplitMix64: a tiny, well-mixed generator, enough for reproducible initialisation.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal by Box-Muller.
-    fn normal(&mut self) -> f64 {
-        let u = 1.0 - self.unit();
-        let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
     }
 }

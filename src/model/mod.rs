@@ -1,11 +1,17 @@
 //! LSTM sentiment classifiers in the layout of the authors' `LSTMSentiment` (PyTorch `nn.LSTM`).
 
+mod backprop;
+mod glove;
 mod lstm;
 mod safetensors_io;
+mod train;
 mod vocab;
 
+pub use backprop::{Gradients, LstmParameters, TENSOR_NAMES, batch_gradients};
+pub use glove::WordVectors;
 pub use lstm::{ForwardTrace, LstmClassifier};
-pub use vocab::{Vocabulary, normalize_token};
+pub use train::{CHUNK_ROWS, Example, TrainOptions, TrainRecord, Trained, accuracy, train};
+pub use vocab::{UNKNOWN_TOKEN, Vocabulary, normalize_token};
 
 use std::path::PathBuf;
 

@@ -118,20 +118,29 @@ impl<R: Real> LstmClassifier<R> {
                 bytes(to_f32(&mut self.b_out().iter())),
             ),
         ];
-        let views = tensors
-            .iter()
-            .map(|(name, shape, data)| {
-                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
-                    .map(|view| (*name, view))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(std::io::Error::other)?;
-        let serialized = safetensors::serialize(views, None).map_err(std::io::Error::other)?;
-        let mut temporary = path.as_os_str().to_owned();
-        temporary.push(format!(".tmp-{}", std::process::id()));
-        std::fs::write(&temporary, serialized)?;
-        std::fs::rename(&temporary, path)
+        write_f32_tensors(path, &tensors)
     }
+}
+
+/// Writes F32 tensors `(name, shape, little-endian bytes)` as safetensors, through a temporary
+/// name renamed into place.
+pub(super) fn write_f32_tensors(
+    path: &Path,
+    tensors: &[(&str, Vec<usize>, Vec<u8>)],
+) -> std::io::Result<()> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), data)
+                .map(|view| (*name, view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(std::io::Error::other)?;
+    let serialized = safetensors::serialize(views, None).map_err(std::io::Error::other)?;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(".tmp-{}", std::process::id()));
+    std::fs::write(&temporary, serialized)?;
+    std::fs::rename(&temporary, path)
 }
 
 struct TensorReader<'a> {

@@ -81,9 +81,12 @@ impl Stage for AggregateStage {
                 self.value, self.input, self.group_by, stage.name
             ),
             input: None,
+            reads_inputs: Vec::new(),
             model: None,
             reads_tables: vec![self.input.clone()],
             table: aggregate_stats_schema(),
+            extra_tables: Vec::new(),
+            trains_model: false,
             scores: None,
             phrases: false,
         })

@@ -144,9 +144,12 @@ impl Stage for CdScoreStage {
                 stage.name
             ),
             input: Some(self.input.clone()),
+            reads_inputs: Vec::new(),
             model: Some(self.model.clone()),
             reads_tables: Vec::new(),
             table: scores_schema(),
+            extra_tables: Vec::new(),
+            trains_model: false,
             scores: Some(ScoreCoverage {
                 spans: self.spans.clone(),
                 max_len: self.max_len,
@@ -159,7 +162,7 @@ impl Stage for CdScoreStage {
         let mut writer = context.table_writer(stage, scores_schema())?;
         let keep = context.keeps_table(stage);
         let corpus = context.corpus(&self.input);
-        let ids = &context.encoded[&(self.input.clone(), self.model.clone())];
+        let ids = &context.encode(&self.input, &self.model)?;
         let model = &context.models[&self.model].model;
         let mut conventions: Vec<Convention> = Vec::new();
         for &c in &self.conventions {

@@ -8,12 +8,13 @@
 mod aggregate;
 mod cd_score;
 mod negation;
+mod train_lstm;
 
 pub use aggregate::AggregateStage;
 pub use cd_score::{CdScoreStage, ScoreCoverage, SpanSpec};
 pub use negation::NegationStage;
+pub use train_lstm::TrainLstmStage;
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -93,6 +94,7 @@ stage_kinds! {
     CdScore(CdScoreStage) = "cd_score",
     Negation(NegationStage) = "negation",
     Aggregate(AggregateStage) = "aggregate",
+    TrainLstm(TrainLstmStage) = "train_lstm",
 }
 
 /// A stage's name and the key that addresses it in messages (`stages.<name>`).
@@ -116,12 +118,18 @@ pub struct StagePlan {
     pub summary: String,
     /// The input whose sentences the stage's artifacts are about.
     pub input: Option<String>,
+    /// Other inputs it reads.
+    pub reads_inputs: Vec<String>,
     /// The model it uses.
     pub model: Option<String>,
     /// Earlier stages whose tables it reads.
     pub reads_tables: Vec<String>,
     /// The schema of the table it writes as `<name>.parquet`.
     pub table: SchemaRef,
+    /// Further tables it writes, as `<name>_<suffix>.parquet`.
+    pub extra_tables: Vec<(String, SchemaRef)>,
+    /// Whether it trains a model, which later stages can use under the stage's name.
+    pub trains_model: bool,
     /// For scoring stages: which spans they score.
     pub scores: Option<ScoreCoverage>,
     /// Whether it provides phrases (spans per sentence) that scoring stages can take.
@@ -161,12 +169,26 @@ impl PlanContext<'_> {
         }
     }
 
-    /// The model named by option `key`.
-    pub fn model(&self, key: &str, name: &str) -> Result<&LoadedModel, ConfigError> {
-        self.models.get(name).ok_or_else(|| ConfigError::Invalid {
-            key: key.to_string(),
-            message: format!("no model named `{name}` under `models`"),
-        })
+    /// The model named by option `key`: one under `models`, or one an earlier stage trains.
+    pub fn model(&self, key: &str, name: &str) -> Result<ModelShape, ConfigError> {
+        if let Some(loaded) = self.models.get(name) {
+            return Ok(ModelShape {
+                classes: loaded.model.num_classes(),
+            });
+        }
+        match self
+            .earlier
+            .iter()
+            .find(|(n, plan)| n == name && plan.trains_model)
+        {
+            Some(_) => Ok(ModelShape { classes: 2 }),
+            None => Err(ConfigError::Invalid {
+                key: key.to_string(),
+                message: format!(
+                    "no model named `{name}` under `models` or trained by an earlier stage"
+                ),
+            }),
+        }
     }
 
     /// Whether input `name` is SST trees.
@@ -178,6 +200,12 @@ impl PlanContext<'_> {
     }
 }
 
+/// What planning knows of a model before it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelShape {
+    pub classes: usize,
+}
+
 /// A model with its vocabulary, checked against each other.
 #[derive(Debug)]
 pub struct LoadedModel {
@@ -187,7 +215,7 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    fn load(weights: &Path, vocab: &Path) -> Result<Self, ModelError> {
+    pub fn load(weights: &Path, vocab: &Path) -> Result<Self, ModelError> {
         let model = LstmClassifier::<f32>::load(weights)?;
         let vocab = Vocabulary::load(vocab)?;
         vocab.check_matches(weights, model.vocab_size())?;
@@ -210,10 +238,13 @@ pub struct ScoreIndex {
 /// Everything a stage can use while running.
 pub struct RunContext {
     pub output_dir: PathBuf,
+    /// The pipeline's data directory, for stage options that name data files.
+    pub data_dir: PathBuf,
     pub corpora: BTreeMap<String, Corpus>,
+    /// Models under `models` and models trained by earlier stages (under the stage's name).
     pub models: BTreeMap<String, LoadedModel>,
-    /// Token ids of every `(input, model)` pair that a stage scores.
-    pub encoded: HashMap<(String, String), Vec<Vec<usize>>>,
+    /// Where training stages keep their models, by content hash.
+    pub model_cache: PathBuf,
     pub scores: HashMap<String, ScoreIndex>,
     pub phrases: HashMap<String, Vec<Vec<Span>>>,
     /// Tables kept in memory because a later stage reads them.
@@ -228,6 +259,20 @@ impl RunContext {
         &self.corpora[name]
     }
 
+    /// The token ids of an input under a model's vocabulary; an unknown token (in a vocabulary
+    /// without `<unk>`) names the file, line and position.
+    pub fn encode(&self, input: &str, model: &str) -> Result<Vec<Vec<usize>>, InputError> {
+        let corpus = self.corpus(input);
+        crate::score::encode(
+            corpus
+                .sentences
+                .iter()
+                .map(|s| (s.line, s.tokens.as_slice())),
+            &self.models[model].vocab,
+            &corpus.path,
+        )
+    }
+
     /// Starts a stage's table `<output>/<stage>.parquet`, to be streamed into and handed to
     /// [`finish_table`](Self::finish_table).
     pub fn table_writer(
@@ -235,7 +280,26 @@ impl RunContext {
         stage: &StageRef<'_>,
         schema: SchemaRef,
     ) -> Result<ParquetTableWriter, OutputError> {
-        let path = self.output_dir.join(format!("{}.parquet", stage.name));
+        self.named_table_writer(stage, stage.name, schema)
+    }
+
+    /// As [`table_writer`](Self::table_writer), for a stage's further table `<stage>_<suffix>`.
+    pub fn extra_table_writer(
+        &self,
+        stage: &StageRef<'_>,
+        suffix: &str,
+        schema: SchemaRef,
+    ) -> Result<ParquetTableWriter, OutputError> {
+        self.named_table_writer(stage, &format!("{}_{suffix}", stage.name), schema)
+    }
+
+    fn named_table_writer(
+        &self,
+        stage: &StageRef<'_>,
+        file_stem: &str,
+        schema: SchemaRef,
+    ) -> Result<ParquetTableWriter, OutputError> {
+        let path = self.output_dir.join(format!("{file_stem}.parquet"));
         let mut metadata = self.metadata.clone();
         metadata.push(("stage".into(), stage.name.into()));
         metadata.push(("stage_kind".into(), stage.kind.into()));
@@ -263,6 +327,12 @@ impl RunContext {
         if self.keeps_table(stage) {
             self.tables.insert(stage.name.to_string(), kept);
         }
+        Ok(())
+    }
+
+    /// Completes a further table of a stage (never read by later stages).
+    pub fn finish_extra_table(&mut self, writer: ParquetTableWriter) -> Result<(), OutputError> {
+        self.pending.push(writer.finish()?);
         Ok(())
     }
 
@@ -334,7 +404,10 @@ impl Pipeline {
             let stage_plan = stage.kind.stage().plan(&stage_ref, &context)?;
             plan.push((stage.name.clone(), stage_plan));
         }
-        for input in plan.iter().filter_map(|(_, p)| p.input.as_ref()) {
+        for input in plan
+            .iter()
+            .flat_map(|(_, p)| p.input.iter().chain(&p.reads_inputs))
+        {
             let path = &config.inputs[input].path;
             if !path.is_file() {
                 return Err(InputError::Read {
@@ -387,7 +460,7 @@ impl Pipeline {
     fn used_inputs(&self) -> BTreeSet<String> {
         self.plan
             .iter()
-            .filter_map(|(_, p)| p.input.clone())
+            .flat_map(|(_, p)| p.input.iter().chain(&p.reads_inputs).cloned())
             .collect()
     }
 
@@ -401,8 +474,11 @@ impl Pipeline {
                 paths.push(output_dir.join(format!("{input}_constituents.parquet")));
             }
         }
-        for (name, _) in &self.plan {
+        for (name, plan) in &self.plan {
             paths.push(output_dir.join(format!("{name}.parquet")));
+            for (suffix, _) in &plan.extra_tables {
+                paths.push(output_dir.join(format!("{name}_{suffix}.parquet")));
+            }
         }
         paths
     }
@@ -425,22 +501,6 @@ impl Pipeline {
             );
             corpora.insert(input, corpus);
         }
-        let mut encoded = HashMap::new();
-        for (_, plan) in &self.plan {
-            if let (Some(input), Some(model), Some(_)) = (&plan.input, &plan.model, &plan.scores)
-                && let Entry::Vacant(entry) = encoded.entry((input.clone(), model.clone()))
-            {
-                let corpus: &Corpus = &corpora[input];
-                entry.insert(crate::score::encode(
-                    corpus
-                        .sentences
-                        .iter()
-                        .map(|s| (s.line, s.tokens.as_slice())),
-                    &self.models[model].vocab,
-                    &corpus.path,
-                )?);
-            }
-        }
         let keep_tables = self
             .plan
             .iter()
@@ -448,9 +508,14 @@ impl Pipeline {
             .collect();
         let mut context = RunContext {
             output_dir: output_dir.clone(),
+            data_dir: self.config.data_dir.clone(),
             corpora,
             models: self.models,
-            encoded,
+            model_cache: self
+                .config
+                .model_cache
+                .clone()
+                .unwrap_or_else(|| output_dir.join("models")),
             scores: HashMap::new(),
             phrases: HashMap::new(),
             tables: HashMap::new(),

@@ -89,10 +89,7 @@ impl Stage for NegationStage {
             ));
         }
         let model = scores.model.as_deref().unwrap_or_default();
-        let classes = context
-            .model(&stage.key("scores"), model)?
-            .model
-            .num_classes();
+        let classes = context.model(&stage.key("scores"), model)?.classes;
         if classes != 2 {
             return Err(invalid(
                 "scores",
@@ -109,9 +106,12 @@ impl Stage for NegationStage {
                 stage.name
             ),
             input: Some(self.input.clone()),
+            reads_inputs: Vec::new(),
             model: None,
             reads_tables: Vec::new(),
             table: negation_interactions_schema(),
+            extra_tables: Vec::new(),
+            trains_model: false,
             scores: None,
             phrases: true,
         })

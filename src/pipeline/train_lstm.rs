@@ -1,0 +1,487 @@
+//! `train_lstm`: trains the paper's LSTM classifier (spec §3) on an input, or reuses the model a
+//! previous run trained from the same options and data (content hash), and evaluates it.
+//!
+//! Later stages use the model under the stage's name. Its files (`model.safetensors` in the
+//! PyTorch layout, `vocab.json`, `training.json`) live in `model_cache/<stage>-<key>/`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{LoadedModel, PlanContext, RunContext, Stage, StagePlan, StageRef};
+use crate::Error;
+use crate::config::ConfigError;
+use crate::data::{Corpus, InputError, Polarity, binary_label};
+use crate::io::{
+    EvalRecord, OutputError, model_eval_batch, model_eval_schema, train_log_batch, train_log_schema,
+};
+use crate::model::{
+    Example, LstmParameters, TrainOptions, TrainRecord, Vocabulary, WordVectors, accuracy,
+    normalize_token, train,
+};
+use crate::numeric::SplitMix64;
+
+/// Version of the training procedure; part of the cache key, bumped when it changes results.
+const TRAINER_VERSION: &str = "1";
+
+/// Options of a `train_lstm` stage.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainLstmStage {
+    /// Training input. For `sst_trees`, every non-neutral constituent is an example (the authors'
+    /// `train_subtrees`); otherwise every labelled sentence.
+    pub train: String,
+    /// Early-stopping input: labelled sentences (non-neutral roots for SST).
+    pub dev: String,
+    /// Further inputs to evaluate the kept model on (written to `<stage>_eval`).
+    #[serde(default)]
+    pub test: Vec<String>,
+    /// Pretrained vectors in GloVe's text format, relative to `data_dir`; rows of words without a
+    /// vector are drawn from N(0, 0.1²). Without it every row is N(0, 1), PyTorch's default.
+    #[serde(default)]
+    pub glove: Option<PathBuf>,
+    #[serde(default = "default_hidden")]
+    pub hidden: usize,
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "default_learning_rate")]
+    pub learning_rate: f64,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Dev accuracy is checked every this many iterations (and after every epoch).
+    #[serde(default = "default_eval_every")]
+    pub eval_every: usize,
+}
+
+fn default_hidden() -> usize {
+    168
+}
+fn default_epochs() -> usize {
+    4
+}
+fn default_batch_size() -> usize {
+    50
+}
+fn default_learning_rate() -> f64 {
+    1e-3
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_eval_every() -> usize {
+    1000
+}
+
+/// What `training.json` in the cache records.
+#[derive(Debug, Serialize, Deserialize)]
+struct TrainingRecord {
+    cache_key: String,
+    options: TrainLstmStage,
+    best_iteration: usize,
+    best_dev_accuracy: f64,
+    log: Vec<LogEntry>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LogEntry {
+    epoch: usize,
+    iteration: usize,
+    loss: f64,
+    train_accuracy: f64,
+    dev_accuracy: f64,
+    seconds: f64,
+}
+
+impl Stage for TrainLstmStage {
+    fn plan(
+        &self,
+        stage: &StageRef<'_>,
+        context: &PlanContext<'_>,
+    ) -> Result<StagePlan, ConfigError> {
+        context.input(&stage.key("train"), &self.train)?;
+        context.input(&stage.key("dev"), &self.dev)?;
+        for (k, test) in self.test.iter().enumerate() {
+            context.input(&stage.key(&format!("test[{k}]")), test)?;
+        }
+        if context.config.models.contains_key(stage.name) {
+            return Err(ConfigError::Invalid {
+                key: format!("stages.{}", stage.name),
+                message: "a model under `models` has this name already".into(),
+            });
+        }
+        let positive = |option: &str, value: usize| {
+            if value == 0 {
+                Err(ConfigError::Invalid {
+                    key: stage.key(option),
+                    message: "must be at least 1".into(),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("hidden", self.hidden)?;
+        positive("epochs", self.epochs)?;
+        positive("batch_size", self.batch_size)?;
+        positive("eval_every", self.eval_every)?;
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(ConfigError::Invalid {
+                key: stage.key("learning_rate"),
+                message: "must be a positive number".into(),
+            });
+        }
+        if let Some(glove) = &self.glove {
+            let path = context.config.data_dir.join(glove);
+            if !path.is_file() {
+                return Err(ConfigError::Invalid {
+                    key: stage.key("glove"),
+                    message: format!("no such file: {}", path.display()),
+                });
+            }
+        }
+        let mut reads = vec![self.dev.clone()];
+        reads.extend(self.test.iter().cloned());
+        Ok(StagePlan {
+            summary: format!(
+                "train_lstm: LSTM (hidden {}) on {} with early stopping on {}, {} epochs of batches of {}, Adam {}, seed {}; cached in the model cache -> {}.parquet, {}_eval.parquet",
+                self.hidden,
+                self.train,
+                self.dev,
+                self.epochs,
+                self.batch_size,
+                self.learning_rate,
+                self.seed,
+                stage.name,
+                stage.name
+            ),
+            input: Some(self.train.clone()),
+            reads_inputs: reads,
+            model: None,
+            reads_tables: Vec::new(),
+            table: train_log_schema(),
+            extra_tables: vec![("eval".into(), model_eval_schema())],
+            trains_model: true,
+            scores: None,
+            phrases: false,
+        })
+    }
+
+    fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
+        let glove = self.glove.as_ref().map(|p| {
+            if p.is_relative() {
+                context.data_dir.join(p)
+            } else {
+                p.clone()
+            }
+        });
+        let key = self.cache_key(context, glove.as_deref())?;
+        let folder = context
+            .model_cache
+            .join(format!("{}-{}", stage.name, &key[..16]));
+        let reused = folder.join("training.json").is_file();
+        let record: TrainingRecord = if reused {
+            tracing::info!(
+                "stage {}: reusing the model in {}",
+                stage.name,
+                folder.display()
+            );
+            let text = std::fs::read_to_string(folder.join("training.json")).map_err(|source| {
+                OutputError::Io {
+                    path: folder.join("training.json"),
+                    source,
+                }
+            })?;
+            serde_json::from_str(&text).map_err(|e| {
+                InputError::invalid(folder.join("training.json"), 1, "training", e.to_string())
+            })?
+        } else {
+            self.train_into(stage, context, glove.as_deref(), &key, &folder)?
+        };
+        let loaded = LoadedModel::load(
+            &folder.join("model.safetensors"),
+            &folder.join("vocab.json"),
+        )?;
+
+        let mut rows = Vec::new();
+        for input in std::iter::once(&self.dev).chain(&self.test) {
+            let corpus = context.corpus(input);
+            let examples = sentence_examples(corpus, &loaded.vocab)?;
+            rows.push(EvalRecord {
+                model: stage.name.to_string(),
+                dataset: corpus.name.clone(),
+                split: corpus.split.clone(),
+                examples: examples.len(),
+                accuracy: accuracy(&loaded.model, &examples),
+                cache_key: key.clone(),
+                reused,
+            });
+            tracing::info!(
+                accuracy = format!("{:.4}", rows.last().map_or(0.0, |r| r.accuracy)),
+                examples = examples.len(),
+                "stage {}: evaluated on {input}",
+                stage.name
+            );
+        }
+        let log: Vec<TrainRecord> = record
+            .log
+            .iter()
+            .map(|e| TrainRecord {
+                epoch: e.epoch,
+                iteration: e.iteration,
+                loss: e.loss,
+                train_accuracy: e.train_accuracy,
+                dev_accuracy: e.dev_accuracy,
+                seconds: e.seconds,
+            })
+            .collect();
+        let log_batch = train_log_batch(stage.name, &log, record.best_iteration)?;
+        context.write_table(stage, train_log_schema(), vec![log_batch])?;
+        let mut writer = context.extra_table_writer(stage, "eval", model_eval_schema())?;
+        let eval_batch = model_eval_batch(&rows)?;
+        writer.write(&eval_batch)?;
+        context.finish_extra_table(writer)?;
+        context.models.insert(stage.name.to_string(), loaded);
+        Ok(())
+    }
+}
+
+impl TrainLstmStage {
+    /// FNV-1a (128-bit) of the trainer version, the options and the bytes of every file read.
+    fn cache_key(&self, context: &RunContext, glove: Option<&Path>) -> Result<String, Error> {
+        let mut hash = Fnv128::default();
+        hash.write(TRAINER_VERSION.as_bytes());
+        hash.write(
+            serde_json::to_string(self)
+                .expect("options serialise")
+                .as_bytes(),
+        );
+        let mut files: Vec<PathBuf> = std::iter::once(&self.train)
+            .chain(std::iter::once(&self.dev))
+            .chain(&self.test)
+            .map(|input| context.corpus(input).path.clone())
+            .collect();
+        files.extend(glove.map(Path::to_path_buf));
+        for file in files {
+            let bytes = std::fs::read(&file).map_err(|source| InputError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            hash.write(&(bytes.len() as u64).to_le_bytes());
+            hash.write(&bytes);
+        }
+        Ok(format!("{:032x}", hash.0))
+    }
+
+    /// Trains and writes the model files into `folder` (through a temporary folder renamed into
+    /// place, so an interrupted run leaves no half-written model).
+    fn train_into(
+        &self,
+        stage: &StageRef<'_>,
+        context: &RunContext,
+        glove: Option<&Path>,
+        key: &str,
+        folder: &Path,
+    ) -> Result<TrainingRecord, Error> {
+        let vocab_tokens = vocabulary(
+            std::iter::once(&self.train)
+                .chain(std::iter::once(&self.dev))
+                .chain(&self.test)
+                .map(|input| context.corpus(input)),
+        );
+        let vocab = Vocabulary::from_tokens(&folder.join("vocab.json"), vocab_tokens.clone())?;
+        let (embedding, dimension) = self.initial_embedding(&vocab_tokens, glove)?;
+        let parameters =
+            LstmParameters::initialise(embedding, dimension, self.hidden, 2, self.seed);
+        let train_corpus = context.corpus(&self.train);
+        let train_examples = match &train_corpus.trees {
+            Some(trees) => constituent_examples(train_corpus, trees, &vocab)?,
+            None => sentence_examples(train_corpus, &vocab)?,
+        };
+        let dev_examples = sentence_examples(context.corpus(&self.dev), &vocab)?;
+        tracing::info!(
+            examples = train_examples.len(),
+            dev = dev_examples.len(),
+            vocabulary = vocab_tokens.len(),
+            "stage {}: training",
+            stage.name
+        );
+        let trained = train(
+            parameters,
+            &train_examples,
+            &dev_examples,
+            &TrainOptions {
+                epochs: self.epochs,
+                batch_size: self.batch_size,
+                learning_rate: self.learning_rate,
+                seed: self.seed,
+                eval_every: self.eval_every,
+            },
+        );
+        let record = TrainingRecord {
+            cache_key: key.to_string(),
+            options: self.clone(),
+            best_iteration: trained.best_iteration,
+            best_dev_accuracy: trained.best_dev_accuracy,
+            log: trained
+                .log
+                .iter()
+                .map(|r| LogEntry {
+                    epoch: r.epoch,
+                    iteration: r.iteration,
+                    loss: r.loss,
+                    train_accuracy: r.train_accuracy,
+                    dev_accuracy: r.dev_accuracy,
+                    seconds: r.seconds,
+                })
+                .collect(),
+        };
+        let temporary = folder.with_extension(format!("tmp-{}", std::process::id()));
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OutputError::Io { path, source }
+        };
+        std::fs::create_dir_all(&temporary).map_err(io(&temporary))?;
+        trained
+            .parameters
+            .save(&temporary.join("model.safetensors"))
+            .map_err(io(&temporary.join("model.safetensors")))?;
+        std::fs::write(
+            temporary.join("vocab.json"),
+            serde_json::to_string(&vocab_tokens).expect("tokens serialise"),
+        )
+        .map_err(io(&temporary.join("vocab.json")))?;
+        std::fs::write(
+            temporary.join("training.json"),
+            serde_json::to_string_pretty(&record).expect("record serialises"),
+        )
+        .map_err(io(&temporary.join("training.json")))?;
+        std::fs::rename(&temporary, folder).map_err(io(folder))?;
+        Ok(record)
+    }
+
+    /// GloVe rows where the word has a vector, N(0, 0.1²) otherwise; N(0, 1) without GloVe.
+    fn initial_embedding(
+        &self,
+        tokens: &[String],
+        glove: Option<&Path>,
+    ) -> Result<(Vec<f32>, usize), InputError> {
+        let mut rng = SplitMix64(self.seed ^ 0x5EED_E3B0);
+        let Some(path) = glove else {
+            let dimension = 50;
+            let values = (0..tokens.len() * dimension)
+                .map(|_| rng.normal() as f32)
+                .collect();
+            return Ok((values, dimension));
+        };
+        let vectors = WordVectors::load(path)?;
+        let mut values = Vec::with_capacity(tokens.len() * vectors.dimension);
+        let mut found = 0;
+        for token in tokens {
+            match vectors.vectors.get(token) {
+                Some(vector) => {
+                    found += 1;
+                    values.extend_from_slice(vector);
+                }
+                None => values.extend((0..vectors.dimension).map(|_| 0.1 * rng.normal() as f32)),
+            }
+        }
+        tracing::info!(
+            found,
+            vocabulary = tokens.len(),
+            "GloVe vectors from {}",
+            path.display()
+        );
+        Ok((values, vectors.dimension))
+    }
+}
+
+/// `<unk>`, then every normalised token of the corpora in first-seen order (the authors build
+/// their vocabulary over train, dev and test).
+fn vocabulary<'a>(corpora: impl Iterator<Item = &'a Corpus>) -> Vec<String> {
+    let mut tokens = vec![crate::model::UNKNOWN_TOKEN.to_string()];
+    let mut seen: std::collections::HashSet<String> = tokens.iter().cloned().collect();
+    for corpus in corpora {
+        for sentence in &corpus.sentences {
+            for token in &sentence.tokens {
+                let normalized = normalize_token(token);
+                if seen.insert(normalized.clone()) {
+                    tokens.push(normalized);
+                }
+            }
+        }
+    }
+    tokens
+}
+
+fn encode(
+    corpus: &Corpus,
+    vocab: &Vocabulary,
+    line: usize,
+    tokens: &[String],
+) -> Result<Vec<usize>, InputError> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(k, token)| {
+            vocab.lookup(token).map_err(|e| {
+                InputError::invalid(&corpus.path, line, format!("tokens[{k}]"), e.to_string())
+            })
+        })
+        .collect()
+}
+
+/// Every labelled sentence (SST: non-neutral roots).
+fn sentence_examples(corpus: &Corpus, vocab: &Vocabulary) -> Result<Vec<Example>, InputError> {
+    corpus
+        .sentences
+        .iter()
+        .filter_map(|s| s.label.map(|label| (s, label)))
+        .map(|(s, label)| {
+            Ok(Example {
+                ids: encode(corpus, vocab, s.line, &s.tokens)?,
+                label: usize::try_from(label).unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
+/// Every non-neutral node of every tree, each its own example.
+fn constituent_examples(
+    corpus: &Corpus,
+    trees: &[crate::data::SstTree],
+    vocab: &Vocabulary,
+) -> Result<Vec<Example>, InputError> {
+    let mut examples = Vec::new();
+    for (sentence, tree) in corpus.sentences.iter().zip(trees) {
+        let ids = encode(corpus, vocab, sentence.line, &tree.tokens)?;
+        for node in &tree.nodes {
+            if Polarity::of(node.label) != Polarity::Neutral {
+                examples.push(Example {
+                    ids: ids[node.start..node.end].to_vec(),
+                    label: binary_label(node.label).map_or(0, |l| l as usize),
+                });
+            }
+        }
+    }
+    Ok(examples)
+}
+
+/// FNV-1a with 128-bit state: stable across platforms and releases, enough for cache keys.
+struct Fnv128(u128);
+
+impl Default for Fnv128 {
+    fn default() -> Self {
+        Self(0x6c62272e07bb014262b821756295c58d)
+    }
+}
+
+impl Fnv128 {
+    fn write(&mut self, bytes: &[u8]) {
+        const PRIME: u128 = 0x0000000001000000000000000000013B;
+        for &byte in bytes {
+            self.0 ^= u128::from(byte);
+            self.0 = self.0.wrapping_mul(PRIME);
+        }
+    }
+}
