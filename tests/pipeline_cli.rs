@@ -324,3 +324,68 @@ fn validate_prints_the_plan_and_writes_nothing() {
     let version = cd_pipeline(&["--version"]);
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("cd-pipeline 0."));
 }
+
+#[test]
+fn a_training_stage_reuses_its_cached_model() {
+    let ws = Workspace::new();
+    ws.write(
+        "pipeline.yaml",
+        "name: training\n\
+         output_dir: out\n\
+         model_cache: cache\n\
+         inputs:\n\
+         \x20 trees: {format: sst_trees, path: trees.txt}\n\
+         stages:\n\
+         \x20 - name: lstm\n\
+         \x20   kind: train_lstm\n\
+         \x20   train: trees\n\
+         \x20   dev: trees\n\
+         \x20   hidden: 4\n\
+         \x20   epochs: 2\n\
+         \x20   eval_every: 1\n\
+         \x20 - name: scores\n\
+         \x20   kind: cd_score\n\
+         \x20   input: trees\n\
+         \x20   model: lstm\n",
+    );
+    let pipeline = ws.path("pipeline.yaml");
+    let run = |sets: &[&str]| {
+        let mut args = vec!["run", pipeline.to_str().unwrap()];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let run = cd_pipeline(&args);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let (batches, _) = read_parquet(&ws.path("out/lstm_eval.parquet"));
+        let reused = batches[0]
+            .column_by_name("reused")
+            .unwrap()
+            .as_boolean()
+            .value(0);
+        let folders: Vec<PathBuf> = std::fs::read_dir(ws.path("cache"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        (reused, folders)
+    };
+    let (reused, folders) = run(&[]);
+    assert!(!reused);
+    assert_eq!(folders.len(), 1);
+    let model = folders[0].join("model.safetensors");
+    let trained = std::fs::read(&model).unwrap();
+    assert!(ws.path("out/scores.parquet").is_file());
+
+    let (reused, again) = run(&[]);
+    assert!(reused);
+    assert_eq!(again, folders);
+    assert_eq!(std::fs::read(&model).unwrap(), trained);
+
+    // Another seed is another model.
+    let (reused, folders) = run(&["stages.lstm.seed=2"]);
+    assert!(!reused);
+    assert_eq!(folders.len(), 2);
+}
