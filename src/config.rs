@@ -55,6 +55,22 @@ pub struct InputConfig {
     /// `yelp_polarity` only: keep reviews of at most this many whitespace-separated words.
     #[serde(default)]
     pub max_tokens: Option<usize>,
+    /// Drop sentences whose tokens also occur in this file (same format, relative to
+    /// `data_dir`): keeps overlapping sentences out of both sides of a split.
+    #[serde(default)]
+    pub exclude_in: Option<PathBuf>,
+    /// Keep every `every`-th sentence starting at `offset` (after `exclude_in`), to cut one
+    /// file into parts.
+    #[serde(default)]
+    pub sample: Option<Sample>,
+}
+
+/// Every `every`-th sentence from position `offset` (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    pub every: usize,
+    pub offset: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -68,6 +84,14 @@ pub enum InputFormat {
 impl InputConfig {
     /// The reader to use, rejecting options that do not belong to the format.
     pub fn format(&self, key: &str) -> Result<Format, ConfigError> {
+        if let Some(sample) = self.sample
+            && (sample.every == 0 || sample.offset >= sample.every)
+        {
+            return Err(ConfigError::Invalid {
+                key: format!("{key}.sample"),
+                message: "needs every >= 1 and offset < every".into(),
+            });
+        }
         let yelp_only = |option: &str| ConfigError::Invalid {
             key: format!("{key}.{option}"),
             message: "only for format yelp_polarity".into(),
@@ -214,6 +238,9 @@ impl PipelineConfig {
         }
         for input in self.inputs.values_mut() {
             against(&self.data_dir, &mut input.path);
+            if let Some(exclude) = &mut input.exclude_in {
+                against(&self.data_dir, exclude);
+            }
         }
         for model in self.models.values_mut() {
             against(folder, &mut model.weights);

@@ -118,11 +118,86 @@ impl Corpus {
     }
 }
 
+impl Corpus {
+    /// Drops the sentences whose tokens also occur in `other`; returns how many were dropped.
+    pub fn exclude(&mut self, other: &Corpus) -> usize {
+        let seen: std::collections::HashSet<&[String]> = other
+            .sentences
+            .iter()
+            .map(|s| s.tokens.as_slice())
+            .collect();
+        let keep: Vec<bool> = self
+            .sentences
+            .iter()
+            .map(|s| !seen.contains(s.tokens.as_slice()))
+            .collect();
+        self.retain(&keep)
+    }
+
+    /// Keeps every `every`-th sentence starting at `offset`.
+    pub fn sample(&mut self, every: usize, offset: usize) {
+        let keep: Vec<bool> = (0..self.sentences.len())
+            .map(|k| k % every == offset)
+            .collect();
+        self.retain(&keep);
+    }
+
+    fn retain(&mut self, keep: &[bool]) -> usize {
+        let before = self.sentences.len();
+        let mut flags = keep.iter();
+        self.sentences
+            .retain(|_| *flags.next().expect("one flag per sentence"));
+        if let Some(trees) = &mut self.trees {
+            let mut flags = keep.iter();
+            trees.retain(|_| *flags.next().expect("one flag per tree"));
+        }
+        before - self.sentences.len()
+    }
+}
+
 /// The SST-2 class of a fine label: 0 for 0-1, 1 for 3-4, none for neutral.
 pub fn binary_label(fine_label: u8) -> Option<i64> {
     match Polarity::of(fine_label) {
         Polarity::Negative => Some(0),
         Polarity::Neutral => None,
         Polarity::Positive => Some(1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus(texts: &[&str]) -> Corpus {
+        Corpus {
+            name: "c".into(),
+            path: "c.csv".into(),
+            split: None,
+            sentences: texts
+                .iter()
+                .enumerate()
+                .map(|(k, t)| Sentence {
+                    id: k.to_string(),
+                    line: k + 1,
+                    tokens: t.split(' ').map(String::from).collect(),
+                    label: Some(1),
+                    fine_label: None,
+                })
+                .collect(),
+            trees: None,
+        }
+    }
+
+    #[test]
+    fn exclusion_then_sampling_splits_without_overlap() {
+        let mut dev = corpus(&["a b", "c", "d e", "f", "g", "c"]);
+        let test = corpus(&["c", "x"]);
+        assert_eq!(dev.exclude(&test), 2);
+        let mut odd = dev.clone();
+        odd.sample(2, 1);
+        dev.sample(2, 0);
+        let ids = |c: &Corpus| c.sentences.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&dev), ["0", "3"]);
+        assert_eq!(ids(&odd), ["2", "4"]);
     }
 }

@@ -16,7 +16,8 @@ pub use corpus_tables::{
 pub use parquet_file::{ParquetTableWriter, PendingTable, write_table};
 pub use scores::{ScoreRecord, ScoresBuilder, scores_schema};
 pub use training_tables::{
-    EvalRecord, model_eval_batch, model_eval_schema, train_log_batch, train_log_schema,
+    CoefficientRecord, EvalRecord, coefficients_batch, coefficients_schema, model_eval_batch,
+    model_eval_schema, train_log_batch, train_log_schema,
 };
 
 use std::path::PathBuf;

@@ -1,8 +1,10 @@
-//! The `train_log` and `model_eval` tables of training stages.
+//! The `train_log`, `model_eval` and `coefficients` tables of training stages.
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::{OutputError, arrow_error};
@@ -61,7 +63,8 @@ pub fn model_eval_schema() -> SchemaRef {
         Field::new("split", DataType::Utf8, true),
         Field::new("examples", DataType::Int64, false),
         Field::new("accuracy", DataType::Float64, false),
-        Field::new("cache_key", DataType::Utf8, false),
+        Field::new("l2", DataType::Float64, true),
+        Field::new("cache_key", DataType::Utf8, true),
         Field::new("reused", DataType::Boolean, false),
     ]))
 }
@@ -74,7 +77,10 @@ pub struct EvalRecord {
     pub split: Option<String>,
     pub examples: usize,
     pub accuracy: f64,
-    pub cache_key: String,
+    /// The regularisation strength chosen on dev (logistic regression).
+    pub l2: Option<f64>,
+    /// The model cache key (trained LSTMs).
+    pub cache_key: Option<String>,
     pub reused: bool,
 }
 
@@ -95,8 +101,42 @@ pub fn model_eval_batch(rows: &[EvalRecord]) -> Result<RecordBatch, OutputError>
         Arc::new(Float64Array::from_iter_values(
             rows.iter().map(|r| r.accuracy),
         )),
-        strings(&|r| &r.cache_key),
+        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.l2))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.cache_key.as_deref()),
+        )),
         Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.reused)))),
     ];
     RecordBatch::try_new(model_eval_schema(), columns).map_err(arrow_error("model_eval"))
+}
+
+/// Column layout of `coefficients` (documented in `schemas/coefficients.yaml`).
+pub fn coefficients_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("term", DataType::Utf8, false),
+        Field::new("n", DataType::Int32, false),
+        Field::new("coefficient", DataType::Float64, false),
+    ]))
+}
+
+/// One feature of a linear model: an n-gram of normalised tokens (n = 0, empty term: intercept).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoefficientRecord {
+    pub term: String,
+    pub n: usize,
+    pub coefficient: f64,
+}
+
+pub fn coefficients_batch(rows: &[CoefficientRecord]) -> Result<RecordBatch, OutputError> {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.term))),
+        Arc::new(Int32Array::from_iter_values(
+            rows.iter()
+                .map(|r| i32::try_from(r.n).expect("n-gram lengths are small")),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|r| r.coefficient),
+        )),
+    ];
+    RecordBatch::try_new(coefficients_schema(), columns).map_err(arrow_error("coefficients"))
 }

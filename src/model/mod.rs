@@ -2,6 +2,7 @@
 
 mod backprop;
 mod glove;
+mod logreg;
 mod lstm;
 mod safetensors_io;
 mod train;
@@ -9,6 +10,7 @@ mod vocab;
 
 pub use backprop::{Gradients, LstmParameters, TENSOR_NAMES, batch_gradients};
 pub use glove::WordVectors;
+pub use logreg::{LogisticRegression, NgramFeatures, SparseExample, fit};
 pub use lstm::{ForwardTrace, LstmClassifier};
 pub use train::{CHUNK_ROWS, Example, TrainOptions, TrainRecord, Trained, accuracy, train};
 pub use vocab::{UNKNOWN_TOKEN, Vocabulary, normalize_token};

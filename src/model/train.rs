@@ -36,6 +36,9 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Dev accuracy is measured every this many iterations and at the end of every epoch.
     pub eval_every: usize,
+    /// When set, the weights evaluated and kept are an exponential moving average of the
+    /// trained ones with this decay (for example 0.999), warmed up as min(decay, (1+t)/(10+t)).
+    pub average: Option<f64>,
 }
 
 /// One measurement of the training run.
@@ -137,6 +140,25 @@ simd_dispatch! {
     }
 }
 
+/// `averaged ← decay · averaged + (1 − decay) · current`, element by element.
+fn moving_average(averaged: &mut LstmParameters<f32>, current: &LstmParameters<f32>, decay: f32) {
+    for (average, value) in averaged.tensors_mut().into_iter().zip(current.tensors()) {
+        average
+            .par_chunks_mut(UPDATE_CHUNK)
+            .zip(value.par_chunks(UPDATE_CHUNK))
+            .for_each(|(a, v)| blend(a, v, decay));
+    }
+}
+
+simd_dispatch! {
+    fn blend<R: Real>(average: &mut [R], value: &[R], decay: R) {
+        let keep = R::one() - decay;
+        for (a, &v) in average.iter_mut().zip(value) {
+            *a = decay * *a + keep * v;
+        }
+    }
+}
+
 /// Fraction of `examples` the model classifies correctly.
 pub fn accuracy(model: &LstmClassifier<f32>, examples: &[Example]) -> f64 {
     let correct: usize = examples
@@ -183,6 +205,7 @@ pub fn train(
     let mut adam = Adam::new(&parameters, options.learning_rate);
     let mut rng = SplitMix64(options.seed);
     let mut embedding_gradient = vec![0.0_f32; parameters.embedding.len()];
+    let mut averaged = options.average.map(|_| parameters.clone());
     let mut trained = Trained {
         best_dev_accuracy: f64::NEG_INFINITY,
         best_iteration: 0,
@@ -225,9 +248,14 @@ pub fn train(
                 embedding_gradient[id * width..(id + 1) * width].fill(0.0);
             }
             iteration += 1;
+            if let (Some(decay), Some(averaged)) = (options.average, averaged.as_mut()) {
+                let warm = (1.0 + iteration as f64) / (10.0 + iteration as f64);
+                moving_average(averaged, &parameters, decay.min(warm) as f32);
+            }
             let end_of_epoch = k + 1 == batches.len();
             if iteration % options.eval_every == 0 || end_of_epoch {
-                let dev_accuracy = accuracy(&parameters.classifier(), dev);
+                let evaluated = averaged.as_ref().unwrap_or(&parameters);
+                let dev_accuracy = accuracy(&evaluated.classifier(), dev);
                 trained.log.push(TrainRecord {
                     epoch,
                     iteration,
@@ -247,7 +275,7 @@ pub fn train(
                 if dev_accuracy > trained.best_dev_accuracy {
                     trained.best_dev_accuracy = dev_accuracy;
                     trained.best_iteration = iteration;
-                    trained.parameters = parameters.clone();
+                    trained.parameters = evaluated.clone();
                 }
             }
         }
@@ -284,6 +312,7 @@ mod tests {
         learning_rate: 0.01,
         seed: 7,
         eval_every: 1000,
+        average: None,
     };
 
     #[test]

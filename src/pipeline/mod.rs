@@ -7,12 +7,15 @@
 
 mod aggregate;
 mod cd_score;
+mod examples;
 mod negation;
+mod train_logreg;
 mod train_lstm;
 
 pub use aggregate::AggregateStage;
 pub use cd_score::{CdScoreStage, ScoreCoverage, SpanSpec};
 pub use negation::NegationStage;
+pub use train_logreg::TrainLogregStage;
 pub use train_lstm::TrainLstmStage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -95,6 +98,7 @@ stage_kinds! {
     Negation(NegationStage) = "negation",
     Aggregate(AggregateStage) = "aggregate",
     TrainLstm(TrainLstmStage) = "train_lstm",
+    TrainLogreg(TrainLogregStage) = "train_logreg",
 }
 
 /// A stage's name and the key that addresses it in messages (`stages.<name>`).
@@ -247,6 +251,9 @@ pub struct RunContext {
     pub model_cache: PathBuf,
     pub scores: HashMap<String, ScoreIndex>,
     pub phrases: HashMap<String, Vec<Vec<Span>>>,
+    /// Coefficients of linear models by stage: n-gram (space-joined, normalised) → coefficient;
+    /// the empty term is the intercept.
+    pub coefficients: HashMap<String, HashMap<String, f64>>,
     /// Tables kept in memory because a later stage reads them.
     pub tables: HashMap<String, Vec<RecordBatch>>,
     keep_tables: BTreeSet<String>,
@@ -408,13 +415,15 @@ impl Pipeline {
             .iter()
             .flat_map(|(_, p)| p.input.iter().chain(&p.reads_inputs))
         {
-            let path = &config.inputs[input].path;
-            if !path.is_file() {
-                return Err(InputError::Read {
-                    path: path.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            let input = &config.inputs[input];
+            for path in std::iter::once(&input.path).chain(&input.exclude_in) {
+                if !path.is_file() {
+                    return Err(InputError::Read {
+                        path: path.clone(),
+                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                    }
+                    .into());
                 }
-                .into());
             }
         }
         Ok(Self {
@@ -445,6 +454,11 @@ impl Pipeline {
                 m.hidden_size(),
                 m.num_classes()
             );
+        }
+        for (name, plan) in &self.plan {
+            if plan.trains_model {
+                text += &format!("  {name}: trained by stage {name}\n");
+            }
         }
         text += "stages:\n";
         for (k, (name, plan)) in self.plan.iter().enumerate() {
@@ -493,7 +507,18 @@ impl Pipeline {
         for input in self.used_inputs() {
             let config = &self.config.inputs[&input];
             let format = config.format(&format!("inputs.{input}"))?;
-            let corpus = Corpus::read(&input, &config.path, format, config.split.as_deref())?;
+            let mut corpus = Corpus::read(&input, &config.path, format, config.split.as_deref())?;
+            if let Some(other) = &config.exclude_in {
+                let dropped = corpus.exclude(&Corpus::read(&input, other, format, None)?);
+                tracing::info!(
+                    dropped,
+                    "input {input}: sentences also in {}",
+                    other.display()
+                );
+            }
+            if let Some(sample) = config.sample {
+                corpus.sample(sample.every, sample.offset);
+            }
             tracing::info!(
                 sentences = corpus.sentences.len(),
                 "read input {input} from {}",
@@ -518,6 +543,7 @@ impl Pipeline {
                 .unwrap_or_else(|| output_dir.join("models")),
             scores: HashMap::new(),
             phrases: HashMap::new(),
+            coefficients: HashMap::new(),
             tables: HashMap::new(),
             keep_tables,
             pending: Vec::new(),

@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::examples::{
+    LabelledText, plan_inputs, sentence_texts, training_plan, training_texts, write_evaluations,
+};
 use super::{LoadedModel, PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::config::ConfigError;
-use crate::data::{Corpus, InputError, Polarity, binary_label};
-use crate::io::{
-    EvalRecord, OutputError, model_eval_batch, model_eval_schema, train_log_batch, train_log_schema,
-};
+use crate::data::{Corpus, InputError};
+use crate::io::{EvalRecord, OutputError, train_log_batch, train_log_schema};
 use crate::model::{
     Example, LstmParameters, TrainOptions, TrainRecord, Vocabulary, WordVectors, accuracy,
     normalize_token, train,
@@ -53,6 +54,10 @@ pub struct TrainLstmStage {
     /// Dev accuracy is checked every this many iterations (and after every epoch).
     #[serde(default = "default_eval_every")]
     pub eval_every: usize,
+    /// Evaluate and keep an exponential moving average of the weights with this decay (not in
+    /// the authors' recipe; see the README for what it gains).
+    #[serde(default)]
+    pub average: Option<f64>,
 }
 
 fn default_hidden() -> usize {
@@ -100,11 +105,7 @@ impl Stage for TrainLstmStage {
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
-        context.input(&stage.key("train"), &self.train)?;
-        context.input(&stage.key("dev"), &self.dev)?;
-        for (k, test) in self.test.iter().enumerate() {
-            context.input(&stage.key(&format!("test[{k}]")), test)?;
-        }
+        let reads = plan_inputs(stage, context, &self.train, &self.dev, &self.test)?;
         if context.config.models.contains_key(stage.name) {
             return Err(ConfigError::Invalid {
                 key: format!("stages.{}", stage.name),
@@ -125,6 +126,12 @@ impl Stage for TrainLstmStage {
         positive("epochs", self.epochs)?;
         positive("batch_size", self.batch_size)?;
         positive("eval_every", self.eval_every)?;
+        if self.average.is_some_and(|d| !(0.0..1.0).contains(&d)) {
+            return Err(ConfigError::Invalid {
+                key: stage.key("average"),
+                message: "a decay in [0, 1)".into(),
+            });
+        }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return Err(ConfigError::Invalid {
                 key: stage.key("learning_rate"),
@@ -140,10 +147,8 @@ impl Stage for TrainLstmStage {
                 });
             }
         }
-        let mut reads = vec![self.dev.clone()];
-        reads.extend(self.test.iter().cloned());
-        Ok(StagePlan {
-            summary: format!(
+        Ok(training_plan(
+            format!(
                 "train_lstm: LSTM (hidden {}) on {} with early stopping on {}, {} epochs of batches of {}, Adam {}, seed {}; cached in the model cache -> {}.parquet, {}_eval.parquet",
                 self.hidden,
                 self.train,
@@ -155,16 +160,11 @@ impl Stage for TrainLstmStage {
                 stage.name,
                 stage.name
             ),
-            input: Some(self.train.clone()),
-            reads_inputs: reads,
-            model: None,
-            reads_tables: Vec::new(),
-            table: train_log_schema(),
-            extra_tables: vec![("eval".into(), model_eval_schema())],
-            trains_model: true,
-            scores: None,
-            phrases: false,
-        })
+            &self.train,
+            reads,
+            train_log_schema(),
+            true,
+        ))
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
@@ -206,14 +206,15 @@ impl Stage for TrainLstmStage {
         let mut rows = Vec::new();
         for input in std::iter::once(&self.dev).chain(&self.test) {
             let corpus = context.corpus(input);
-            let examples = sentence_examples(corpus, &loaded.vocab)?;
+            let examples = encode(corpus, &loaded.vocab, &sentence_texts(corpus))?;
             rows.push(EvalRecord {
                 model: stage.name.to_string(),
                 dataset: corpus.name.clone(),
                 split: corpus.split.clone(),
                 examples: examples.len(),
                 accuracy: accuracy(&loaded.model, &examples),
-                cache_key: key.clone(),
+                l2: None,
+                cache_key: Some(key.clone()),
                 reused,
             });
             tracing::info!(
@@ -237,10 +238,7 @@ impl Stage for TrainLstmStage {
             .collect();
         let log_batch = train_log_batch(stage.name, &log, record.best_iteration)?;
         context.write_table(stage, train_log_schema(), vec![log_batch])?;
-        let mut writer = context.extra_table_writer(stage, "eval", model_eval_schema())?;
-        let eval_batch = model_eval_batch(&rows)?;
-        writer.write(&eval_batch)?;
-        context.finish_extra_table(writer)?;
+        write_evaluations(stage, context, &rows)?;
         context.models.insert(stage.name.to_string(), loaded);
         Ok(())
     }
@@ -294,11 +292,9 @@ impl TrainLstmStage {
         let parameters =
             LstmParameters::initialise(embedding, dimension, self.hidden, 2, self.seed);
         let train_corpus = context.corpus(&self.train);
-        let train_examples = match &train_corpus.trees {
-            Some(trees) => constituent_examples(train_corpus, trees, &vocab)?,
-            None => sentence_examples(train_corpus, &vocab)?,
-        };
-        let dev_examples = sentence_examples(context.corpus(&self.dev), &vocab)?;
+        let train_examples = encode(train_corpus, &vocab, &training_texts(train_corpus))?;
+        let dev_corpus = context.corpus(&self.dev);
+        let dev_examples = encode(dev_corpus, &vocab, &sentence_texts(dev_corpus))?;
         tracing::info!(
             examples = train_examples.len(),
             dev = dev_examples.len(),
@@ -316,6 +312,7 @@ impl TrainLstmStage {
                 learning_rate: self.learning_rate,
                 seed: self.seed,
                 eval_every: self.eval_every,
+                average: self.average,
             },
         );
         let record = TrainingRecord {
@@ -414,57 +411,36 @@ fn vocabulary<'a>(corpora: impl Iterator<Item = &'a Corpus>) -> Vec<String> {
     tokens
 }
 
+/// Encodes labelled texts of `corpus`; an unknown token names the file, line and position.
 fn encode(
     corpus: &Corpus,
     vocab: &Vocabulary,
-    line: usize,
-    tokens: &[String],
-) -> Result<Vec<usize>, InputError> {
-    tokens
-        .iter()
-        .enumerate()
-        .map(|(k, token)| {
-            vocab.lookup(token).map_err(|e| {
-                InputError::invalid(&corpus.path, line, format!("tokens[{k}]"), e.to_string())
-            })
-        })
-        .collect()
-}
-
-/// Every labelled sentence (SST: non-neutral roots).
-fn sentence_examples(corpus: &Corpus, vocab: &Vocabulary) -> Result<Vec<Example>, InputError> {
-    corpus
-        .sentences
-        .iter()
-        .filter_map(|s| s.label.map(|label| (s, label)))
-        .map(|(s, label)| {
-            Ok(Example {
-                ids: encode(corpus, vocab, s.line, &s.tokens)?,
-                label: usize::try_from(label).unwrap_or(0),
-            })
-        })
-        .collect()
-}
-
-/// Every non-neutral node of every tree, each its own example.
-fn constituent_examples(
-    corpus: &Corpus,
-    trees: &[crate::data::SstTree],
-    vocab: &Vocabulary,
+    texts: &[LabelledText<'_>],
 ) -> Result<Vec<Example>, InputError> {
-    let mut examples = Vec::new();
-    for (sentence, tree) in corpus.sentences.iter().zip(trees) {
-        let ids = encode(corpus, vocab, sentence.line, &tree.tokens)?;
-        for node in &tree.nodes {
-            if Polarity::of(node.label) != Polarity::Neutral {
-                examples.push(Example {
-                    ids: ids[node.start..node.end].to_vec(),
-                    label: binary_label(node.label).map_or(0, |l| l as usize),
-                });
-            }
-        }
-    }
-    Ok(examples)
+    texts
+        .iter()
+        .map(|text| {
+            let ids = text
+                .tokens
+                .iter()
+                .enumerate()
+                .map(|(k, token)| {
+                    vocab.lookup(token).map_err(|e| {
+                        InputError::invalid(
+                            &corpus.path,
+                            text.line,
+                            format!("tokens[{k}]"),
+                            e.to_string(),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<usize>, _>>()?;
+            Ok(Example {
+                ids,
+                label: text.label,
+            })
+        })
+        .collect()
 }
 
 /// FNV-1a with 128-bit state: stable across platforms and releases, enough for cache keys.
