@@ -32,6 +32,9 @@ pub struct TrainLogregStage {
     /// Longest n-gram: 1 for a bag of words, 3 for uni- to trigrams.
     #[serde(default = "default_max_n")]
     pub max_n: usize,
+    /// Train on each distinct (text, label) pair once, as GLUE's SST-2 phrase set does.
+    #[serde(default)]
+    pub unique: bool,
     /// Feature values: `binary` (presence, the default) or `counts`.
     #[serde(default)]
     pub values: FeatureValues,
@@ -112,7 +115,17 @@ impl Stage for TrainLogregStage {
                 })
                 .collect()
         };
-        let train = featurize(training_texts(context.corpus(&self.train)), true);
+        let mut texts = training_texts(context.corpus(&self.train));
+        if self.unique {
+            let mut seen = std::collections::HashSet::new();
+            texts.retain(|t| seen.insert((t.tokens, t.label)));
+        }
+        tracing::info!(
+            examples = texts.len(),
+            "stage {}: training texts",
+            stage.name
+        );
+        let train = featurize(texts, true);
         let dev = featurize(sentence_texts(context.corpus(&self.dev)), false);
         let tests: Vec<Vec<SparseExample>> = self
             .test
