@@ -94,6 +94,13 @@ pub fn training_texts(corpus: &Corpus) -> Vec<LabelledText<'_>> {
     texts
 }
 
+/// Keeps the first of every identical (tokens, label) pair, as GLUE's SST-2 phrase set does.
+pub fn distinct(mut texts: Vec<LabelledText<'_>>) -> Vec<LabelledText<'_>> {
+    let mut seen = std::collections::HashSet::new();
+    texts.retain(|t| seen.insert((t.tokens, t.label)));
+    texts
+}
+
 /// Every labelled sentence (for SST, the non-neutral roots: SST-2).
 pub fn sentence_texts(corpus: &Corpus) -> Vec<LabelledText<'_>> {
     corpus

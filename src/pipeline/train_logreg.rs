@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::examples::{
-    LabelledText, plan_inputs, sentence_texts, training_plan, training_texts, write_evaluations,
+    LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts, write_evaluations,
 };
 use super::{PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
@@ -117,8 +117,7 @@ impl Stage for TrainLogregStage {
         };
         let mut texts = training_texts(context.corpus(&self.train));
         if self.unique {
-            let mut seen = std::collections::HashSet::new();
-            texts.retain(|t| seen.insert((t.tokens, t.label)));
+            texts = distinct(texts);
         }
         tracing::info!(
             examples = texts.len(),

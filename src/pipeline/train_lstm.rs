@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::examples::{
-    LabelledText, plan_inputs, sentence_texts, training_plan, training_texts, write_evaluations,
+    LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts, write_evaluations,
 };
 use super::{LoadedModel, PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
@@ -54,6 +54,9 @@ pub struct TrainLstmStage {
     /// Dev accuracy is checked every this many iterations (and after every epoch).
     #[serde(default = "default_eval_every")]
     pub eval_every: usize,
+    /// Train on each distinct (text, label) pair once, as GLUE's SST-2 phrase set does.
+    #[serde(default)]
+    pub unique: bool,
     /// Evaluate and keep an exponential moving average of the weights with this decay (not in
     /// the authors' recipe; see the README for what it gains).
     #[serde(default)]
@@ -292,7 +295,11 @@ impl TrainLstmStage {
         let parameters =
             LstmParameters::initialise(embedding, dimension, self.hidden, 2, self.seed);
         let train_corpus = context.corpus(&self.train);
-        let train_examples = encode(train_corpus, &vocab, &training_texts(train_corpus))?;
+        let mut texts = training_texts(train_corpus);
+        if self.unique {
+            texts = distinct(texts);
+        }
+        let train_examples = encode(train_corpus, &vocab, &texts)?;
         let dev_corpus = context.corpus(&self.dev);
         let dev_examples = encode(dev_corpus, &vocab, &sentence_texts(dev_corpus))?;
         tracing::info!(
