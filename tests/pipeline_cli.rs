@@ -262,6 +262,11 @@ fn yaml_errors_name_the_key_with_line_and_column() {
     );
     ws.assert_rejected(
         &ws.pipeline(),
+        &["stages.stats.name=trees_sentences"],
+        &["stages: two tables would be written to trees_sentences.parquet"],
+    );
+    ws.assert_rejected(
+        &ws.pipeline(),
         &["stages.negations.max_words=[1]"],
         &["--set stages.negations.max_words=[1]: "],
     );

@@ -426,12 +426,23 @@ impl Pipeline {
                 }
             }
         }
-        Ok(Self {
+        let pipeline = Self {
             config,
             path: path.to_path_buf(),
             plan,
             models,
-        })
+        };
+        let mut tables = BTreeSet::new();
+        for table in pipeline.table_paths(Path::new("")) {
+            if !tables.insert(table.clone()) {
+                return Err(ConfigError::Invalid {
+                    key: "stages".into(),
+                    message: format!("two tables would be written to {}", table.display()),
+                }
+                .into());
+            }
+        }
+        Ok(pipeline)
     }
 
     /// The plan as text: inputs, models, stages and the tables they write.

@@ -9,7 +9,8 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::examples::{
-    LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts, write_evaluations,
+    LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts,
+    write_evaluations,
 };
 use super::{PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::examples::{
-    LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts, write_evaluations,
+    LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts,
+    write_evaluations,
 };
 use super::{LoadedModel, PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
