@@ -394,3 +394,55 @@ fn a_training_stage_reuses_its_cached_model() {
     assert!(!reused);
     assert_eq!(folders.len(), 2);
 }
+
+#[test]
+fn inputs_exclude_sentences_of_another_file_then_sample() {
+    let ws = Workspace::new();
+    ws.write(
+        "all.csv",
+        "\"1\",\"bad film\"\n\"2\",\"good film\"\n\"2\",\"it good\"\n\"1\",\"not good\"\n\"2\",\"film\"\n",
+    );
+    ws.write("other.csv", "\"2\",\"good film\"\n\"1\",\"bad\"\n");
+    let input = |offset: usize| {
+        format!(
+            "  part{offset}:\n    format: yelp_polarity\n    path: all.csv\n    tokenizer: whitespace\n    exclude_in: other.csv\n    sample: {{every: 2, offset: {offset}}}\n"
+        )
+    };
+    let stage = |offset: usize| {
+        format!(
+            "  - name: scores{offset}\n    kind: cd_score\n    input: part{offset}\n    model: lstm\n    spans: unigrams\n"
+        )
+    };
+    ws.write(
+        "pipeline.yaml",
+        format!(
+            "name: parts\noutput_dir: out\ninputs:\n{}{}models:\n  lstm: {{weights: model.safetensors, vocab: vocab.json}}\nstages:\n{}{}",
+            input(0),
+            input(1),
+            stage(0),
+            stage(1)
+        ),
+    );
+    let run = cd_pipeline(&["run", ws.path("pipeline.yaml").to_str().unwrap()]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // "good film" is in the other file; of the four rows left (lines 1, 3, 4, 5), part 0 keeps
+    // the first and third, part 1 the second and fourth.
+    let lines = |table: &str| -> Vec<i32> {
+        let (batches, _) = read_parquet(&ws.path(&format!("out/{table}.parquet")));
+        batches
+            .iter()
+            .flat_map(|b| {
+                let column = b.column_by_name("line").unwrap().clone();
+                (0..b.num_rows())
+                    .map(move |r| column.as_primitive::<Int32Type>().value(r))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert_eq!(lines("part0_sentences"), [1, 4]);
+    assert_eq!(lines("part1_sentences"), [3, 5]);
+}

@@ -210,16 +210,22 @@ impl Stage for CdScoreStage {
         let mut rows = 0;
         let mut max_residual = 0.0_f64;
         crate::score::attribute_in_chunks(&methods, ids, spans_of, |results| {
+            // Results come sentence by sentence, one per method: the node labels of a sentence
+            // are looked up once for all its methods.
+            let mut labels: (Option<usize>, HashMap<Span, u8>) = (None, HashMap::new());
             for result in results {
                 let sentence = &corpus.sentences[result.sentence];
-                let labels: HashMap<Span, u8> =
-                    corpus.trees.as_ref().map_or_else(HashMap::new, |trees| {
+                if labels.0 != Some(result.sentence) {
+                    labels.0 = Some(result.sentence);
+                    labels.1 = corpus.trees.as_ref().map_or_else(HashMap::new, |trees| {
                         trees[result.sentence]
                             .nodes
                             .iter()
                             .map(|n| (Span::new(n.start, n.end), n.label))
                             .collect()
                     });
+                }
+                let labels = &labels.1;
                 let method = methods[result.method];
                 for attribution in &result.spans {
                     max_residual = max_residual.max(attribution.residual);

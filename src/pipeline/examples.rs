@@ -5,7 +5,7 @@ use arrow_schema::SchemaRef;
 use super::{PlanContext, RunContext, StagePlan, StageRef};
 use crate::Error;
 use crate::config::ConfigError;
-use crate::data::{Corpus, Polarity, binary_label};
+use crate::data::{Corpus, binary_label};
 use crate::io::{EvalRecord, model_eval_batch, model_eval_schema};
 
 /// Checks a training stage's `train`, `dev` and `test` inputs; returns the inputs it reads besides
@@ -80,9 +80,7 @@ pub fn training_texts(corpus: &Corpus) -> Vec<LabelledText<'_>> {
     let mut texts = Vec::new();
     for (sentence, tree) in corpus.sentences.iter().zip(trees) {
         for node in &tree.nodes {
-            if let (Polarity::Negative | Polarity::Positive, Some(label)) =
-                (Polarity::of(node.label), binary_label(node.label))
-            {
+            if let Some(label) = binary_label(node.label) {
                 texts.push(LabelledText {
                     line: sentence.line,
                     tokens: &tree.tokens[node.start..node.end],

@@ -515,12 +515,24 @@ impl Pipeline {
         let output_dir =
             output_dir.map_or_else(|| self.config.output_dir.clone(), Path::to_path_buf);
         let mut corpora = BTreeMap::new();
+        let mut excluded: Vec<(&PathBuf, crate::data::Format, Corpus)> = Vec::new();
         for input in self.used_inputs() {
             let config = &self.config.inputs[&input];
             let format = config.format(&format!("inputs.{input}"))?;
             let mut corpus = Corpus::read(&input, &config.path, format, config.split.as_deref())?;
             if let Some(other) = &config.exclude_in {
-                let dropped = corpus.exclude(&Corpus::read(&input, other, format, None)?);
+                // Two inputs cut from one file usually exclude the same other file: read it once.
+                let position = match excluded
+                    .iter()
+                    .position(|(p, f, _)| *p == other && *f == format)
+                {
+                    Some(position) => position,
+                    None => {
+                        excluded.push((other, format, Corpus::read(&input, other, format, None)?));
+                        excluded.len() - 1
+                    }
+                };
+                let dropped = corpus.exclude(&excluded[position].2);
                 tracing::info!(
                     dropped,
                     "input {input}: sentences also in {}",

@@ -425,30 +425,19 @@ fn encode(
     vocab: &Vocabulary,
     texts: &[LabelledText<'_>],
 ) -> Result<Vec<Example>, InputError> {
-    texts
-        .iter()
-        .map(|text| {
-            let ids = text
-                .tokens
-                .iter()
-                .enumerate()
-                .map(|(k, token)| {
-                    vocab.lookup(token).map_err(|e| {
-                        InputError::invalid(
-                            &corpus.path,
-                            text.line,
-                            format!("tokens[{k}]"),
-                            e.to_string(),
-                        )
-                    })
-                })
-                .collect::<Result<Vec<usize>, _>>()?;
-            Ok(Example {
-                ids,
-                label: text.label,
-            })
+    let ids = crate::score::encode(
+        texts.iter().map(|t| (t.line, t.tokens)),
+        vocab,
+        &corpus.path,
+    )?;
+    Ok(ids
+        .into_iter()
+        .zip(texts)
+        .map(|(ids, text)| Example {
+            ids,
+            label: text.label,
         })
-        .collect()
+        .collect())
 }
 
 /// FNV-1a with 128-bit state: stable across platforms and releases, enough for cache keys.
