@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int32Type};
 use cd_pipeline::model::LstmClassifier;
-use common::{cd_pipeline, read_parquet};
+use common::{assert_schema_matches, cd_pipeline, read_parquet};
 
 const VOCAB: [&str; 6] = ["<unk>", "it", "good", "not", "bad", "film"];
 
@@ -351,7 +351,11 @@ fn a_training_stage_reuses_its_cached_model() {
          \x20 - name: scores\n\
          \x20   kind: cd_score\n\
          \x20   input: trees\n\
-         \x20   model: lstm\n",
+         \x20   model: lstm\n\
+         \x20 - name: bow\n\
+         \x20   kind: train_logreg\n\
+         \x20   train: trees\n\
+         \x20   dev: trees\n",
     );
     let pipeline = ws.path("pipeline.yaml");
     let run = |sets: &[&str]| {
@@ -380,6 +384,8 @@ fn a_training_stage_reuses_its_cached_model() {
     let (reused, folders) = run(&[]);
     assert!(!reused);
     assert_eq!(folders.len(), 1);
+    assert_schema_matches(&ws.path("out/bow.parquet"), "coefficients");
+    assert_schema_matches(&ws.path("out/bow_eval.parquet"), "model_eval");
     let model = folders[0].join("model.safetensors");
     let trained = std::fs::read(&model).unwrap();
     assert!(ws.path("out/scores.parquet").is_file());

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use cd_pipeline::analysis::negation::NegationRule;
 use cd_pipeline::data::read_sst_trees;
 use cd_pipeline::model::{LstmClassifier, Vocabulary, normalize_token};
-use common::{cd_pipeline, duckdb, read_parquet, shared_dir};
+use common::{assert_schema_matches, cd_pipeline, duckdb, shared_dir};
 use serde_json::Value;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -207,21 +207,6 @@ fn sst_negation_pipeline_over_dev_trees() {
 
 /// Every table's Arrow schema and `schema_version` equal its file in `schemas/`.
 fn check_schemas(output: &Path) {
-    #[derive(serde::Deserialize)]
-    struct SchemaFile {
-        table: String,
-        schema_version: String,
-        columns: Vec<Column>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Column {
-        name: String,
-        #[serde(rename = "type")]
-        data_type: String,
-        nullable: bool,
-        #[allow(dead_code)] // documentation for readers; checked to exist
-        description: String,
-    }
     let tables = [
         ("sst_train_sentences", "sentences"),
         ("sst_train_constituents", "constituents"),
@@ -232,43 +217,6 @@ fn check_schemas(output: &Path) {
         ("lstm_eval", "model_eval"),
     ];
     for (file, table) in tables {
-        let text =
-            std::fs::read_to_string(Path::new(REPO).join(format!("schemas/{table}.yaml"))).unwrap();
-        let expected: SchemaFile = serde_saphyr::from_str(&text).unwrap();
-        assert_eq!(expected.table, table);
-        let (batches, metadata) = read_parquet(&output.join(format!("{file}.parquet")));
-        let schema = batches[0].schema();
-        let actual: Vec<(String, String, bool)> = schema
-            .fields()
-            .iter()
-            .map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable()))
-            .collect();
-        let documented: Vec<(String, String, bool)> = expected
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), c.data_type.clone(), c.nullable))
-            .collect();
-        assert_eq!(actual, documented, "schemas/{table}.yaml");
-        let version = metadata
-            .iter()
-            .find(|(k, _)| k == "schema_version")
-            .map(|(_, v)| v.clone());
-        assert_eq!(version, Some(expected.schema_version), "{table}");
-    }
-}
-
-/// The type names `schemas/` uses.
-fn type_name(data_type: &arrow_schema::DataType) -> String {
-    use arrow_schema::DataType as T;
-    match data_type {
-        T::Utf8 => "string".into(),
-        T::Boolean => "bool".into(),
-        T::Int8 => "int8".into(),
-        T::Int32 => "int32".into(),
-        T::Int64 => "int64".into(),
-        T::Float32 => "float32".into(),
-        T::Float64 => "float64".into(),
-        T::List(item) => format!("list<{}>", type_name(item.data_type())),
-        other => panic!("no schema name for {other}"),
+        assert_schema_matches(&output.join(format!("{file}.parquet")), table);
     }
 }

@@ -152,3 +152,60 @@ pub fn duckdb(cwd: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, s
     );
     serde_json::from_slice(&output.stdout).expect("JSON rows")
 }
+
+/// A Parquet file's Arrow schema and `schema_version` equal `schemas/<table>.yaml`.
+pub fn assert_schema_matches(file: &std::path::Path, table: &str) {
+    #[derive(serde::Deserialize)]
+    struct SchemaFile {
+        table: String,
+        schema_version: String,
+        columns: Vec<Column>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Column {
+        name: String,
+        #[serde(rename = "type")]
+        data_type: String,
+        nullable: bool,
+        #[allow(dead_code)] // documentation for readers; checked to exist
+        description: String,
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{table}.yaml"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let expected: SchemaFile = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(expected.table, table);
+    let (batches, metadata) = read_parquet(file);
+    let schema = batches[0].schema();
+    let actual: Vec<(String, String, bool)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable()))
+        .collect();
+    let documented: Vec<(String, String, bool)> = expected
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.data_type.clone(), c.nullable))
+        .collect();
+    assert_eq!(actual, documented, "schemas/{table}.yaml");
+    let version = metadata
+        .iter()
+        .find(|(k, _)| k == "schema_version")
+        .map(|(_, v)| v.clone());
+    assert_eq!(version, Some(expected.schema_version), "{table}");
+}
+
+/// The type names `schemas/` uses.
+fn type_name(data_type: &arrow_schema::DataType) -> String {
+    use arrow_schema::DataType as T;
+    match data_type {
+        T::Utf8 => "string".into(),
+        T::Boolean => "bool".into(),
+        T::Int8 => "int8".into(),
+        T::Int32 => "int32".into(),
+        T::Int64 => "int64".into(),
+        T::Float32 => "float32".into(),
+        T::Float64 => "float64".into(),
+        T::List(item) => format!("list<{}>", type_name(item.data_type())),
+        other => panic!("no schema name for {other}"),
+    }
+}
