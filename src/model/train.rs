@@ -42,7 +42,7 @@ pub struct TrainOptions {
 }
 
 /// One measurement of the training run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainRecord {
     pub epoch: usize,
     pub iteration: usize,

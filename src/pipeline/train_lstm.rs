@@ -90,17 +90,7 @@ struct TrainingRecord {
     options: TrainLstmStage,
     best_iteration: usize,
     best_dev_accuracy: f64,
-    log: Vec<LogEntry>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct LogEntry {
-    epoch: usize,
-    iteration: usize,
-    loss: f64,
-    train_accuracy: f64,
-    dev_accuracy: f64,
-    seconds: f64,
+    log: Vec<TrainRecord>,
 }
 
 impl Stage for TrainLstmStage {
@@ -228,19 +218,7 @@ impl Stage for TrainLstmStage {
                 stage.name
             );
         }
-        let log: Vec<TrainRecord> = record
-            .log
-            .iter()
-            .map(|e| TrainRecord {
-                epoch: e.epoch,
-                iteration: e.iteration,
-                loss: e.loss,
-                train_accuracy: e.train_accuracy,
-                dev_accuracy: e.dev_accuracy,
-                seconds: e.seconds,
-            })
-            .collect();
-        let log_batch = train_log_batch(stage.name, &log, record.best_iteration)?;
+        let log_batch = train_log_batch(stage.name, &record.log, record.best_iteration)?;
         context.write_table(stage, train_log_schema(), vec![log_batch])?;
         write_evaluations(stage, context, &rows)?;
         context.models.insert(stage.name.to_string(), loaded);
@@ -328,18 +306,7 @@ impl TrainLstmStage {
             options: self.clone(),
             best_iteration: trained.best_iteration,
             best_dev_accuracy: trained.best_dev_accuracy,
-            log: trained
-                .log
-                .iter()
-                .map(|r| LogEntry {
-                    epoch: r.epoch,
-                    iteration: r.iteration,
-                    loss: r.loss,
-                    train_accuracy: r.train_accuracy,
-                    dev_accuracy: r.dev_accuracy,
-                    seconds: r.seconds,
-                })
-                .collect(),
+            log: trained.log.clone(),
         };
         let temporary = folder.with_extension(format!("tmp-{}", std::process::id()));
         let io = |path: &Path| {
