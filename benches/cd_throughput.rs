@@ -9,13 +9,13 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use cd_pipeline::attribution::cd::{decompose_one_span, recurrent_rows};
+use cd_pipeline::attribution::cd::{decompose_one_span, recurrent_product_columns, recurrent_rows};
 use cd_pipeline::attribution::{
     Attribution, ContextualDecomposition, Convention, SPANS_PER_BATCH, Span, SpanSet,
     attribute_corpus,
 };
 use cd_pipeline::model::LstmClassifier;
-use cd_pipeline::numeric::matmul_transposed;
+use cd_pipeline::numeric::{Mat, matmul};
 use rayon::prelude::*;
 
 const HIDDEN: usize = 168;
@@ -188,11 +188,12 @@ fn one_span_at_a_time(model: &LstmClassifier<f32>, sentences: &[Vec<usize>], spa
 }
 
 /// The engine's recurrent products alone: for each batch of sentences, one
-/// `(rows × H) · (H × 3H)` product per step, batches fanned out over the current pool as the
+/// `(rows × H) · (H × C)` product per step (C = 3H rounded up as the engine does), batches fanned out over the current pool as the
 /// engine's are; operands are allocated once per worker, so only the products are timed.
 fn gemm_at_engine_shapes(rows: &[usize], spans: usize, sentences: usize) {
     let per_batch = SPANS_PER_BATCH.div_ceil(spans);
-    let weights: Vec<f32> = (0..3 * HIDDEN * HIDDEN)
+    let columns = recurrent_product_columns(HIDDEN);
+    let weights: Vec<f32> = (0..HIDDEN * columns)
         .map(|i| (i % 11) as f32 * 0.01)
         .collect();
     let largest = rows.iter().max().copied().unwrap_or(0) * per_batch;
@@ -202,13 +203,18 @@ fn gemm_at_engine_shapes(rows: &[usize], spans: usize, sentences: usize) {
             || {
                 (
                     vec![0.1_f32; largest * HIDDEN],
-                    vec![0.0_f32; largest * 3 * HIDDEN],
+                    vec![0.0_f32; largest * columns],
                 )
             },
             |(states, out), _| {
                 for &r in rows {
                     let r = r * per_batch;
-                    matmul_transposed(states, &weights, r, HIDDEN, 3 * HIDDEN, out);
+                    matmul(
+                        Mat::new(states, r, HIDDEN),
+                        Mat::new(&weights, HIDDEN, columns),
+                        out,
+                        false,
+                    );
                     black_box(&out);
                 }
             },

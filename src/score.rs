@@ -121,7 +121,7 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
     Ok(summary)
 }
 
-/// Attributes sentences in chunks of [`SENTENCES_PER_BATCH`] (bounding memory whatever the input
+/// Attributes sentences in chunks of `SENTENCES_PER_BATCH` (bounding memory whatever the input
 /// size), handing each chunk's results, in input order and with input positions, to `on_chunk`.
 pub fn attribute_in_chunks(
     methods: &[&dyn Attribution],

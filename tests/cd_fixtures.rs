@@ -5,8 +5,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use cd_pipeline::attribution::cd::{decompose, decompose_batch, decompose_one_span};
-use cd_pipeline::attribution::{Convention, Span};
+use cd_pipeline::attribution::cd::decompose_one_span;
+use cd_pipeline::attribution::{ContextualDecomposition, Convention, Span};
 use cd_pipeline::model::{LstmClassifier, Vocabulary};
 use cd_pipeline::numeric::Real;
 use common::{FixtureCase as Case, FixtureSentence as Sentence, fixture, max_abs_diff, read_jsonl};
@@ -59,7 +59,7 @@ fn batched_engine_error<R: Real>(model_dir: &str, convention: Convention) -> Wor
         .zip(&spans)
         .map(|(t, s)| (t, s.as_slice()))
         .collect();
-    let results = decompose_batch(&model, &batch, convention);
+    let results = ContextualDecomposition::new(&model, convention).decompose_batch(&batch);
     let mut worst = Worst::new();
     for (sentence, results) in sentences.iter().zip(&results) {
         let cases = &by_sentence[&sentence.sentence];
@@ -253,7 +253,7 @@ fn torch_trained_sst_model_cd_matches_authors_code() {
             let trace = model.forward(&ids).unwrap();
             for (case, got) in cases
                 .iter()
-                .zip(decompose(&model, &trace, &spans, convention))
+                .zip(ContextualDecomposition::new(&model, convention).decompose(&trace, &spans))
             {
                 let want = case.expected(convention);
                 let error =

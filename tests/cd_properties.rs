@@ -3,7 +3,7 @@
 
 mod common;
 
-use cd_pipeline::attribution::cd::{decompose, decompose_batch, decompose_one_span};
+use cd_pipeline::attribution::cd::decompose_one_span;
 use cd_pipeline::attribution::{
     Attribution, ContextualDecomposition, Convention, Span, SpanSet, attribute_corpus,
 };
@@ -36,7 +36,7 @@ fn case() -> impl Strategy<Value = Case> {
     (
         2usize..30,
         1usize..10,
-        1usize..12,
+        1usize..40,
         2usize..5,
         any::<u64>(),
         1usize..22,
@@ -76,7 +76,7 @@ proptest! {
     fn decomposition_is_complete(c in case()) {
         let m64 = model::<f64>(&c);
         let trace = m64.forward(&c.ids).unwrap();
-        for got in decompose(&m64, &trace, &c.spans, c.convention) {
+        for got in ContextualDecomposition::new(&m64, c.convention).decompose(&trace, &c.spans) {
             prop_assert!(got.residual <= 1e-12, "batched f64 residual {}", got.residual);
         }
         for &span in &c.spans {
@@ -85,7 +85,7 @@ proptest! {
         }
         let m32 = model::<f32>(&c);
         let trace = m32.forward(&c.ids).unwrap();
-        for got in decompose(&m32, &trace, &c.spans, c.convention) {
+        for got in ContextualDecomposition::new(&m32, c.convention).decompose(&trace, &c.spans) {
             prop_assert!(got.residual <= 1e-5, "batched f32 residual {}", got.residual);
         }
     }
@@ -95,9 +95,9 @@ proptest! {
     fn batched_engine_equals_one_span_at_a_time(c in case()) {
         let m64 = model::<f64>(&c);
         let trace = m64.forward(&c.ids).unwrap();
-        let batched = decompose(&m64, &trace, &c.spans, c.convention);
+        let batched = ContextualDecomposition::new(&m64, c.convention).decompose(&trace, &c.spans);
         let m32 = model::<f32>(&c);
-        let batched32 = decompose(&m32, &m32.forward(&c.ids).unwrap(), &c.spans, c.convention);
+        let batched32 = ContextualDecomposition::new(&m32, c.convention).decompose(&m32.forward(&c.ids).unwrap(), &c.spans);
         for ((got, got32), &span) in batched.iter().zip(&batched32).zip(&c.spans) {
             prop_assert_eq!(got.span, span);
             let one = decompose_one_span(&m64, &c.ids, &trace.logits, span, c.convention).unwrap();
@@ -131,7 +131,7 @@ proptest! {
             .collect();
         let traces: Vec<_> = sentences.iter().map(|s| m64.forward(s).unwrap()).collect();
         let batch: Vec<_> = traces.iter().zip(&spans).map(|(t, s)| (t, s.as_slice())).collect();
-        let together = decompose_batch(&m64, &batch, c.convention);
+        let together = ContextualDecomposition::new(&m64, c.convention).decompose_batch(&batch);
         for ((ids, trace), (spans, got)) in sentences.iter().zip(&traces).zip(spans.iter().zip(&together)) {
             prop_assert_eq!(got.len(), spans.len());
             for (got, &span) in got.iter().zip(spans) {

@@ -6,10 +6,11 @@
 //! [`Convention`]s differ only in where the bias×bias product `σ(b_i)⊙tanh(b_g)` goes.
 
 mod engine;
+mod kernel;
 mod lanes;
 mod reference;
 
-pub use engine::{decompose, decompose_batch};
+pub use engine::recurrent_product_columns;
 pub use lanes::recurrent_rows;
 pub use reference::decompose_one_span;
 
@@ -17,8 +18,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{Attribution, AttributionError, SentenceSpans, Span, SpanAttribution, check_spans};
-use crate::model::LstmClassifier;
+use crate::model::{ForwardTrace, LstmClassifier};
 use crate::numeric::Real;
+use engine::RecurrentWeights;
 
 /// Where the bias×bias product of the input gate and candidate goes.
 #[derive(
@@ -76,15 +78,37 @@ impl FromStr for Convention {
 }
 
 /// CD under one convention, as an [`Attribution`] method, computed by the batched engine.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ContextualDecomposition<'m, R: Real> {
     model: &'m LstmClassifier<R>,
     convention: Convention,
+    weights: RecurrentWeights<R>,
 }
 
 impl<'m, R: Real> ContextualDecomposition<'m, R> {
     pub fn new(model: &'m LstmClassifier<R>, convention: Convention) -> Self {
-        Self { model, convention }
+        Self {
+            model,
+            convention,
+            weights: RecurrentWeights::new(model),
+        }
+    }
+
+    /// CD of `spans` given the sentence's forward pass (from [`LstmClassifier::forward`]); spans
+    /// must fit the sentence (see [`check_spans`]).
+    pub fn decompose(&self, trace: &ForwardTrace<R>, spans: &[Span]) -> Vec<SpanAttribution> {
+        self.decompose_batch(&[(trace, spans)])
+            .pop()
+            .expect("one result per sentence")
+    }
+
+    /// CD of several sentences at once: at each step the recurrent products of every live state
+    /// of every sentence still running are one matrix product.
+    pub fn decompose_batch(
+        &self,
+        sentences: &[(&ForwardTrace<R>, &[Span])],
+    ) -> Vec<Vec<SpanAttribution>> {
+        engine::decompose_batch(self.model, &self.weights, sentences, self.convention)
     }
 }
 
@@ -122,6 +146,6 @@ impl<R: Real> Attribution for ContextualDecomposition<'_, R> {
             .zip(sentences)
             .map(|(t, s)| (t, s.spans))
             .collect();
-        Ok(decompose_batch(self.model, &batch, self.convention))
+        Ok(self.decompose_batch(&batch))
     }
 }

@@ -1,0 +1,279 @@
+//! The element-wise CD recurrence: one new state from the previous one and its recurrent products.
+//!
+//! Everything a step needs that does not depend on the span (W x_t, the pre-activations, the gate
+//! values of the forward pass, the biases and their activations) is laid out once per step in a
+//! [`StepTable`], block by block of [`LANES`] hidden units, so that the per-state loop reads each
+//! block's values with one bounds check and runs [`LANES`] units per vector instruction.
+
+use ndarray::{ArrayView1, Axis};
+
+use crate::model::{ForwardTrace, LstmClassifier};
+use crate::numeric::{Real, simd_dispatch};
+
+/// Hidden units per block: one AVX-512 vector of f32.
+const LANES: usize = 16;
+
+type Lanes<R> = [R; LANES];
+
+/// The step's shared values for [`LANES`] consecutive hidden units; gates in the order i, f, g.
+#[derive(Clone, Copy, Default)]
+struct UnitBlock<R> {
+    /// W x_t.
+    input: [Lanes<R>; 3],
+    /// b.
+    bias: [Lanes<R>; 3],
+    /// z_t = W x_t + V h_(t-1) + b.
+    preactivation: [Lanes<R>; 3],
+    /// σ(b_i), σ(b_f), tanh(b_g): the bias's Shapley share, the same at every step.
+    bias_gate: [Lanes<R>; 3],
+    /// ½[act(z) − act(b)], the half of each Shapley share that the other players' order shares.
+    half_gap: [Lanes<R>; 3],
+    /// σ(z_f).
+    forget_gate: Lanes<R>,
+    /// tanh(z_g).
+    candidate: Lanes<R>,
+    /// σ(b_i)·tanh(b_g).
+    bias_product: Lanes<R>,
+    /// ½ o_t (the output gate is not decomposed).
+    half_output_gate: Lanes<R>,
+    /// tanh(c_t).
+    tanh_cell: Lanes<R>,
+}
+
+/// A step's shared values for every hidden unit, in blocks of [`LANES`] units.
+///
+/// Block k covers units `k·LANES ..` except the last, which ends at the last unit and so overlaps
+/// the one before when the hidden size is not a multiple of [`LANES`]: the overlapping units are
+/// computed twice from the same inputs and written with the same values, which costs less than a
+/// scalar remainder loop. A hidden size below [`LANES`] has one block padded with zeros.
+pub(super) struct StepTable<R> {
+    hidden: usize,
+    blocks: Vec<UnitBlock<R>>,
+}
+
+impl<R: Real> StepTable<R> {
+    /// A table holding the model's bias values; [`Self::fill`] adds a step's forward values.
+    pub fn new(model: &LstmClassifier<R>) -> Self {
+        let hidden = model.hidden_size();
+        let mut table = Self {
+            hidden,
+            blocks: vec![UnitBlock::default(); hidden.div_ceil(LANES)],
+        };
+        let bias = model.bias();
+        for k in 0..table.blocks.len() {
+            let start = table.block_start(k);
+            let block = &mut table.blocks[k];
+            for (j, unit) in (start..hidden.min(start + LANES)).enumerate() {
+                for gate in 0..3 {
+                    let b = bias[gate * hidden + unit];
+                    block.bias[gate][j] = b;
+                    block.bias_gate[gate][j] = if gate < 2 { b.sigmoid() } else { b.tanh_act() };
+                }
+                block.bias_product[j] = block.bias_gate[0][j] * block.bias_gate[2][j];
+            }
+        }
+        table
+    }
+
+    fn block_start(&self, k: usize) -> usize {
+        (k * LANES).min(self.hidden.saturating_sub(LANES))
+    }
+
+    /// Loads step `t` of the sentence's forward pass.
+    pub fn fill(&mut self, trace: &ForwardTrace<R>, t: usize) {
+        let [input, preactivation, gates, tanh_cell]: [ArrayView1<'_, R>; 4] = [
+            &trace.input_products,
+            &trace.preactivations,
+            &trace.gates,
+            &trace.tanh_cells,
+        ]
+        .map(|m| m.index_axis(Axis(0), t));
+        let h = self.hidden;
+        let half = R::from_f64(0.5);
+        for k in 0..self.blocks.len() {
+            let start = self.block_start(k);
+            let block = &mut self.blocks[k];
+            for (j, unit) in (start..h.min(start + LANES)).enumerate() {
+                for gate in 0..3 {
+                    let at = gate * h + unit;
+                    block.input[gate][j] = input[at];
+                    block.preactivation[gate][j] = preactivation[at];
+                    block.half_gap[gate][j] = half * (gates[at] - block.bias_gate[gate][j]);
+                }
+                block.forget_gate[j] = gates[h + unit];
+                block.candidate[j] = gates[2 * h + unit];
+                block.half_output_gate[j] = half * gates[3 * h + unit];
+                block.tanh_cell[j] = tanh_cell[unit];
+            }
+        }
+    }
+
+    /// One new state (β_h and `[β^c | γ^c]`) from the previous one: `recurrent` holds its
+    /// recurrent products `V_ifg β_h` (3H), `cells` its `[β^c | γ^c]` (2H).
+    pub fn update(
+        &self,
+        (recurrent, cells): (&[R], &[R]),
+        role: RoleMasks<R>,
+        out_h: &mut [R],
+        out_cells: &mut [R],
+    ) {
+        let h = self.hidden;
+        assert!(
+            recurrent.len() == 3 * h
+                && cells.len() == 2 * h
+                && out_h.len() == h
+                && out_cells.len() == 2 * h,
+            "state sizes"
+        );
+        if h < LANES {
+            self.update_padded((recurrent, cells), role, out_h, out_cells);
+        } else {
+            update_blocks(self, recurrent, cells, role, out_h, out_cells);
+        }
+    }
+
+    /// [`Self::update`] for a hidden size below [`LANES`]: through zero-padded copies.
+    fn update_padded(
+        &self,
+        (recurrent, cells): (&[R], &[R]),
+        role: RoleMasks<R>,
+        out_h: &mut [R],
+        out_cells: &mut [R],
+    ) {
+        let h = self.hidden;
+        let pad = |values: &[R]| {
+            let mut lanes = [R::zero(); LANES];
+            lanes[..h].copy_from_slice(values);
+            lanes
+        };
+        let rows = RowBlock {
+            recurrent: [
+                pad(&recurrent[..h]),
+                pad(&recurrent[h..2 * h]),
+                pad(&recurrent[2 * h..]),
+            ],
+            beta_c: pad(&cells[..h]),
+            gamma_c: pad(&cells[h..]),
+        };
+        let mut new = NewBlock::default();
+        update_units(&self.blocks[0], &rows, role, &mut new);
+        out_h.copy_from_slice(&new.h[..h]);
+        out_cells[..h].copy_from_slice(&new.beta_c[..h]);
+        out_cells[h..].copy_from_slice(&new.gamma_c[..h]);
+    }
+}
+
+/// The step role as 0/1 multipliers: (x_t in span, bias×bias product relevant).
+pub(super) type RoleMasks<R> = (R, R);
+
+/// One block of the previous state.
+struct RowBlock<R> {
+    recurrent: [Lanes<R>; 3],
+    beta_c: Lanes<R>,
+    gamma_c: Lanes<R>,
+}
+
+/// One block of the new state.
+#[derive(Default)]
+struct NewBlock<R> {
+    h: Lanes<R>,
+    beta_c: Lanes<R>,
+    gamma_c: Lanes<R>,
+}
+
+fn lanes<R: Copy>(values: &[R], start: usize) -> Lanes<R> {
+    values[start..start + LANES]
+        .try_into()
+        .expect("a block lies inside its row")
+}
+
+simd_dispatch! {
+    /// [`StepTable::update`] for a hidden size of at least [`LANES`], block by block.
+    fn update_blocks<R: Real>(
+        table: &StepTable<R>,
+        recurrent: &[R],
+        cells: &[R],
+        role: RoleMasks<R>,
+        out_h: &mut [R],
+        out_cells: &mut [R],
+    ) {
+        let h = table.hidden;
+        let (out_beta_c, out_gamma_c) = out_cells.split_at_mut(h);
+        for (k, block) in table.blocks.iter().enumerate() {
+            let start = table.block_start(k);
+            let rows = RowBlock {
+                recurrent: [
+                    lanes(recurrent, start),
+                    lanes(recurrent, h + start),
+                    lanes(recurrent, 2 * h + start),
+                ],
+                beta_c: lanes(cells, start),
+                gamma_c: lanes(cells, h + start),
+            };
+            let mut new = NewBlock::default();
+            update_units(block, &rows, role, &mut new);
+            out_h[start..start + LANES].copy_from_slice(&new.h);
+            out_beta_c[start..start + LANES].copy_from_slice(&new.beta_c);
+            out_gamma_c[start..start + LANES].copy_from_slice(&new.gamma_c);
+        }
+    }
+}
+
+/// The CD recurrence for one block of units (authors' `CD`, steps 1-7 of the fixtures README),
+/// with `b + irrel` taken as `z − rel`. The role masks are 0 or 1, so the loop has no branches.
+///
+/// γ^c is propagated rather than taken as `c − β^c`: when a span covers nearly all of a long
+/// sentence, γ^c is small while |c| is large, and the forward pass's f32 rounding of c (about 3e-6
+/// at |c| ≈ 10 on the trained SST model) would enter tanh(γ^c) at full slope. The irrelevant gate
+/// shares cost no activations: the three shares add up to the gate value.
+#[inline(always)]
+fn update_units<R: Real>(
+    c: &UnitBlock<R>,
+    prev: &RowBlock<R>,
+    (in_span, bias_relevant): RoleMasks<R>,
+    new: &mut NewBlock<R>,
+) {
+    let half = R::from_f64(0.5);
+    let bias_irrelevant = R::one() - bias_relevant;
+    // Shapley shares (rel, irrel) in act(b + rel + irrel) with the bias first, from
+    // a = act(b + rel) and d = act(z − rel) = act(b + irrel):
+    // rel' = ½[a − act(b)] + ½[act(z) − d] = ½(a − d) + ½[act(z) − act(b)], irrel' likewise.
+    let shares = |a: R, d: R, half_gap: R| {
+        let gap = a - d;
+        (gap.mul_add(half, half_gap), gap.mul_add(-half, half_gap))
+    };
+    for j in 0..LANES {
+        let rel_i = in_span.mul_add(c.input[0][j], prev.recurrent[0][j]);
+        let rel_f = in_span.mul_add(c.input[1][j], prev.recurrent[1][j]);
+        let rel_g = in_span.mul_add(c.input[2][j], prev.recurrent[2][j]);
+        let (a_i, d_i) = R::sigmoid_pair(c.bias[0][j] + rel_i, c.preactivation[0][j] - rel_i);
+        let (a_f, d_f) = R::sigmoid_pair(c.bias[1][j] + rel_f, c.preactivation[1][j] - rel_f);
+        let (a_g, d_g) = R::tanh_pair(c.bias[2][j] + rel_g, c.preactivation[2][j] - rel_g);
+        let (r_i, ir_i) = shares(a_i, d_i, c.half_gap[0][j]);
+        let (r_f, ir_f) = shares(a_f, d_f, c.half_gap[1][j]);
+        let (r_g, ir_g) = shares(a_g, d_g, c.half_gap[2][j]);
+        let (gb_i, gb_f, gb_g) = (c.bias_gate[0][j], c.bias_gate[1][j], c.bias_gate[2][j]);
+        let prev_beta_c = prev.beta_c[j];
+        let beta_c = r_i.mul_add(
+            r_g + gb_g,
+            gb_i.mul_add(
+                r_g,
+                bias_relevant.mul_add(c.bias_product[j], (r_f + gb_f) * prev_beta_c),
+            ),
+        );
+        let gamma_c = ir_i.mul_add(
+            c.candidate[j],
+            (r_i + gb_i).mul_add(
+                ir_g,
+                bias_irrelevant.mul_add(
+                    c.bias_product[j],
+                    c.forget_gate[j].mul_add(prev.gamma_c[j], ir_f * prev_beta_c),
+                ),
+            ),
+        );
+        new.beta_c[j] = beta_c;
+        new.gamma_c[j] = gamma_c;
+        let (tanh_beta_c, tanh_gamma_c) = R::tanh_pair(beta_c, gamma_c);
+        new.h[j] = c.half_output_gate[j] * ((tanh_beta_c + c.tanh_cell[j]) - tanh_gamma_c);
+    }
+}
