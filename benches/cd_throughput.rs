@@ -4,7 +4,9 @@
 //! Run with `cargo bench --bench cd_throughput`. Shapes follow the peers' measurements
 //! (`shared/notes/reference_speed.md`): hidden 168, embedding 50, vocabulary 320, 2 classes,
 //! 100 sentences of 20 and of 40 random tokens; convention `paper`. Every figure is the best of
-//! five timed passes after a warm-up pass (this shared 2-core VM is noisy).
+//! several timed passes after a warm-up pass (this shared 2-core VM is noisy); the engine and the
+//! GEMM alone are timed in alternation, so that both see the same machine conditions and their
+//! ratio is not skewed by a slow spell that hit only one of them.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -66,8 +68,10 @@ fn main() {
             let total_spans = (spans.len() * sentences.len()) as f64;
 
             let naive_sentences = if length == 20 { 5 } else { 2 };
-            let naive =
-                best_of_five(|| one_span_at_a_time(&model, &sentences[..naive_sentences], &spans));
+            let [naive] = best_of(
+                5,
+                [&mut || one_span_at_a_time(&model, &sentences[..naive_sentences], &spans)],
+            );
             let naive_rate = (spans.len() * naive_sentences) as f64 / naive.as_secs_f64();
 
             let cd = ContextualDecomposition::new(&model, CONVENTION);
@@ -77,15 +81,16 @@ fn main() {
                     attribute_corpus(&methods, &sentences, |_, ids| set.spans(ids.len())).unwrap(),
                 );
             };
-            let batched_1 = single.install(|| best_of_five(run));
-            let batched_n = all.install(|| best_of_five(run));
-
-            let gemm_1 = single.install(|| {
-                best_of_five(|| gemm_at_engine_shapes(&rows, spans.len(), sentences.len()))
-            });
-            let gemm_n = all.install(|| {
-                best_of_five(|| gemm_at_engine_shapes(&rows, spans.len(), sentences.len()))
-            });
+            let gemm = || gemm_at_engine_shapes(&rows, spans.len(), sentences.len());
+            let [batched_1, gemm_1, batched_n, gemm_n] = best_of(
+                PASSES,
+                [
+                    &mut || single.install(run),
+                    &mut || single.install(gemm),
+                    &mut || all.install(run),
+                    &mut || all.install(gemm),
+                ],
+            );
             let gflops =
                 |d: Duration| flops_per_sentence * sentences.len() as f64 / d.as_secs_f64() / 1e9;
             println!(
@@ -221,14 +226,22 @@ fn gemm_at_engine_shapes(rows: &[usize], spans: usize, sentences: usize) {
         );
 }
 
-fn best_of_five(mut run: impl FnMut()) -> Duration {
-    run();
-    (0..5)
-        .map(|_| {
+/// Timed passes of the engine and of the GEMM alone for each configuration.
+const PASSES: usize = 9;
+
+/// The best time of each of `runs` over `passes` rounds, after one warm-up round; every round
+/// runs each of them once, in order.
+fn best_of<const N: usize>(passes: usize, mut runs: [&mut dyn FnMut(); N]) -> [Duration; N] {
+    for run in runs.iter_mut() {
+        run();
+    }
+    let mut best = [Duration::MAX; N];
+    for _ in 0..passes {
+        for (run, best) in runs.iter_mut().zip(&mut best) {
             let start = Instant::now();
             run();
-            start.elapsed()
-        })
-        .min()
-        .expect("five runs")
+            *best = (*best).min(start.elapsed());
+        }
+    }
+    best
 }

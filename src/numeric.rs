@@ -172,22 +172,22 @@ fn exp_f32_in_range(x: f32) -> f32 {
 macro_rules! simd_dispatch {
     (
         $(#[$meta:meta])*
-        $vis:vis fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),* $(,)?) $body:block
+        $vis:vis fn $name:ident<$($g:ident: $bound:path),*>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
     ) => {
         $(#[$meta])*
-        $vis fn $name<$($g: $bound),*>($($arg: $ty),*) {
+        $vis fn $name<$($g: $bound),*>($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn portable<$($g: $bound),*>($($arg: $ty),*) $body
+            fn portable<$($g: $bound),*>($($arg: $ty),*) $(-> $ret)? $body
 
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,fma")]
-            fn avx512<$($g: $bound),*>($($arg: $ty),*) {
+            fn avx512<$($g: $bound),*>($($arg: $ty),*) $(-> $ret)? {
                 portable($($arg),*)
             }
 
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
-            fn avx2<$($g: $bound),*>($($arg: $ty),*) {
+            fn avx2<$($g: $bound),*>($($arg: $ty),*) $(-> $ret)? {
                 portable($($arg),*)
             }
 

@@ -342,23 +342,35 @@ impl<R: Real> LstmClassifier<R> {
     }
 }
 
-/// Σ a_j b_j accumulated in f64 over four interleaved partial sums, which lets the compiler
-/// vectorise it (a single running sum would fix the order of every addition).
-fn dot_f64<R: Real>(a: &[R], b: &[R]) -> f64 {
-    let mut partial = [0.0_f64; 4];
-    let (a_blocks, b_blocks) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = a_blocks
-        .remainder()
-        .iter()
-        .zip(b_blocks.remainder())
-        .map(|(&x, &y)| x.as_f64() * y.as_f64())
-        .sum();
-    for (x, y) in a_blocks.zip(b_blocks) {
-        for k in 0..4 {
-            partial[k] += x[k].as_f64() * y[k].as_f64();
+/// Partial sums of [`dot_f64`]: two AVX-512 vectors of f64, enough to hide the addition latency.
+const DOT_PARTIALS: usize = 16;
+
+simd_dispatch! {
+    /// Σ a_j b_j accumulated in f64 over interleaved partial sums, which lets the compiler
+    /// vectorise it (a single running sum would fix the order of every addition).
+    fn dot_f64<R: Real>(a: &[R], b: &[R]) -> f64 {
+        let mut partial = [0.0_f64; DOT_PARTIALS];
+        let (a_blocks, b_blocks) = (a.chunks_exact(DOT_PARTIALS), b.chunks_exact(DOT_PARTIALS));
+        let tail: f64 = a_blocks
+            .remainder()
+            .iter()
+            .zip(b_blocks.remainder())
+            .map(|(&x, &y)| x.as_f64() * y.as_f64())
+            .sum();
+        for (x, y) in a_blocks.zip(b_blocks) {
+            for k in 0..DOT_PARTIALS {
+                partial[k] += x[k].as_f64() * y[k].as_f64();
+            }
         }
+        let mut width = DOT_PARTIALS;
+        while width > 1 {
+            width /= 2;
+            for k in 0..width {
+                partial[k] += partial[k + width];
+            }
+        }
+        partial[0] + tail
     }
-    (partial[0] + partial[1]) + (partial[2] + partial[3]) + tail
 }
 
 /// What one LSTM step reads: `W_ih x_t`, `b`, `W_hh h_(t-1)` (all 4H) and `c_(t-1)` (H).

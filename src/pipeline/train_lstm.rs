@@ -23,8 +23,10 @@ use crate::model::{
 };
 use crate::numeric::SplitMix64;
 
-/// Version of the training procedure; part of the cache key, bumped when it changes results.
-const TRAINER_VERSION: &str = "1";
+/// Version of the training procedure; part of the cache key, bumped when it changes results
+/// (2: the f32 `exp` became a degree-6 minimax polynomial, whose last-bit differences reach the
+/// trained weights).
+const TRAINER_VERSION: &str = "2";
 
 /// Options of a `train_lstm` stage.
 #[derive(Debug, Clone, Deserialize, Serialize)]

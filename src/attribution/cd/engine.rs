@@ -48,11 +48,35 @@ impl<R: Real> RecurrentWeights<R> {
     }
 }
 
+/// The state buffers of [`decompose_batch`], kept from one call to the next so that they are not
+/// allocated, zeroed and page-faulted again for every batch. They only grow; a call uses the first
+/// rows it needs, and every value it reads it has written first.
+#[derive(Debug, Default)]
+pub(super) struct Workspace<R> {
+    /// β_h of the current step's states (H per row).
+    beta_h: Vec<R>,
+    /// `[β^c | γ^c]` of the current step's states (2H per row).
+    cells: Vec<R>,
+    /// Their recurrent products V_ifg β_h (C per row, see [`recurrent_product_columns`]).
+    recurrent: Vec<R>,
+    /// The next step's β_h and cells.
+    next_h: Vec<R>,
+    next_cells: Vec<R>,
+}
+
+/// Makes `buffer` hold at least `len` values.
+fn grow<R: Real>(buffer: &mut Vec<R>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, R::zero());
+    }
+}
+
 /// CD of several sentences at once: at each step the recurrent products of every live state of
 /// every sentence still running are one matrix product. Spans must already fit their sentences.
 pub(super) fn decompose_batch<R: Real>(
     model: &LstmClassifier<R>,
     weights: &RecurrentWeights<R>,
+    workspace: &mut Workspace<R>,
     sentences: &[(&ForwardTrace<R>, &[Span])],
     convention: Convention,
 ) -> Vec<Vec<SpanAttribution>> {
@@ -69,17 +93,16 @@ pub(super) fn decompose_batch<R: Real>(
         .map(|(trace, _)| trace.hidden.nrows())
         .max()
         .unwrap_or(0);
-    // States of the previous step, sentence after sentence: β_h (H per row), [β^c | γ^c] (2H per
-    // row), and their recurrent products V_ifg β_h (3H per row). `offsets[s]` is the first row of
-    // sentence s.
-    // A state holds at least one span, so the span count bounds the rows: reserving it once
-    // avoids reallocating (and page-faulting) as the states grow step by step.
-    let max_rows: usize = sentences.iter().map(|(_, spans)| spans.len()).sum();
-    let mut beta_h: Vec<R> = Vec::with_capacity(max_rows * h);
-    let mut cells: Vec<R> = Vec::with_capacity(max_rows * 2 * h);
-    let mut recurrent: Vec<R> = Vec::with_capacity(max_rows * width);
-    let mut next_h: Vec<R> = Vec::with_capacity(max_rows * h);
-    let mut next_cells: Vec<R> = Vec::with_capacity(max_rows * 2 * h);
+    // The previous step's states, sentence after sentence: `rows` of them, `offsets[s]` the first
+    // row of sentence s.
+    let Workspace {
+        beta_h,
+        cells,
+        recurrent,
+        next_h,
+        next_cells,
+    } = workspace;
+    let mut rows = 0;
     let mut offsets = vec![0usize; sentences.len()];
     let mut next_offsets = vec![0usize; sentences.len()];
     let zero_recurrent = vec![R::zero(); 3 * h];
@@ -87,16 +110,14 @@ pub(super) fn decompose_batch<R: Real>(
     let mut unstarted_cells = vec![R::zero(); 2 * h];
 
     for t in 0..longest {
-        let rows = beta_h.len() / h;
-        recurrent.resize(rows * width, R::zero());
+        grow(recurrent, rows * width);
         matmul(
-            Mat::new(&beta_h, rows, h),
+            Mat::new(beta_h, rows, h),
             Mat::new(&weights.values, h, width),
-            &mut recurrent,
+            recurrent,
             false,
         );
-        // Plan every running sentence first, so the next states are sized once; the kernel
-        // writes every element, so the buffers need no clearing.
+        // Plan every running sentence first, so the next states are sized once.
         let mut next_rows = 0;
         for (s, &(trace, _)) in sentences.iter().enumerate() {
             next_offsets[s] = next_rows;
@@ -104,8 +125,8 @@ pub(super) fn decompose_batch<R: Real>(
                 next_rows += planners[s].plan_step(t).len();
             }
         }
-        next_h.resize(next_rows * h, R::zero());
-        next_cells.resize(next_rows * 2 * h, R::zero());
+        grow(next_h, next_rows * h);
+        grow(next_cells, next_rows * 2 * h);
         for (s, &(trace, _)) in sentences.iter().enumerate() {
             if t >= trace.hidden.nrows() {
                 continue;
@@ -151,31 +172,31 @@ pub(super) fn decompose_batch<R: Real>(
                 results[s] = finish(model, trace, sentences[s].1, &planners[s], states);
             }
         }
-        std::mem::swap(&mut beta_h, &mut next_h);
-        std::mem::swap(&mut cells, &mut next_cells);
+        std::mem::swap(beta_h, next_h);
+        std::mem::swap(cells, next_cells);
         std::mem::swap(&mut offsets, &mut next_offsets);
+        rows = next_rows;
         // Sentences that just finished keep no rows: drop their states from the next product.
         if sentences
             .iter()
             .any(|(trace, _)| trace.hidden.nrows() == t + 1)
         {
-            drop_finished(sentences, t, h, &mut beta_h, &mut cells, &mut offsets);
+            rows = drop_finished(sentences, t, h, rows, (beta_h, cells), &mut offsets);
         }
     }
     results
 }
 
 /// Keeps only the states of the sentences still running after step `t`, moving them down in place
-/// and updating their row offsets.
+/// and updating their row offsets; returns the number of rows kept.
 fn drop_finished<R: Real>(
     sentences: &[(&ForwardTrace<R>, &[Span])],
     t: usize,
     h: usize,
-    beta_h: &mut Vec<R>,
-    cells: &mut Vec<R>,
+    total_rows: usize,
+    (beta_h, cells): (&mut [R], &mut [R]),
     offsets: &mut [usize],
-) {
-    let total_rows = beta_h.len() / h;
+) -> usize {
     let mut kept = 0;
     for s in 0..sentences.len() {
         let (start, end) = (
@@ -189,8 +210,7 @@ fn drop_finished<R: Real>(
             kept += end - start;
         }
     }
-    beta_h.truncate(kept * h);
-    cells.truncate(kept * 2 * h);
+    kept
 }
 
 /// Scores of every span of a finished sentence from its last states (`states` starts at the

@@ -16,11 +16,12 @@ pub use reference::decompose_one_span;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use super::{Attribution, AttributionError, SentenceSpans, Span, SpanAttribution, check_spans};
 use crate::model::{ForwardTrace, LstmClassifier};
 use crate::numeric::Real;
-use engine::RecurrentWeights;
+use engine::{RecurrentWeights, Workspace};
 
 /// Where the bias×bias product of the input gate and candidate goes.
 #[derive(
@@ -78,11 +79,13 @@ impl FromStr for Convention {
 }
 
 /// CD under one convention, as an [`Attribution`] method, computed by the batched engine.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ContextualDecomposition<'m, R: Real> {
     model: &'m LstmClassifier<R>,
     convention: Convention,
     weights: RecurrentWeights<R>,
+    /// State buffers of finished calls, one taken by each running call (one per worker).
+    workspaces: Mutex<Vec<Workspace<R>>>,
 }
 
 impl<'m, R: Real> ContextualDecomposition<'m, R> {
@@ -91,6 +94,7 @@ impl<'m, R: Real> ContextualDecomposition<'m, R> {
             model,
             convention,
             weights: RecurrentWeights::new(model),
+            workspaces: Mutex::new(Vec::new()),
         }
     }
 
@@ -108,7 +112,23 @@ impl<'m, R: Real> ContextualDecomposition<'m, R> {
         &self,
         sentences: &[(&ForwardTrace<R>, &[Span])],
     ) -> Vec<Vec<SpanAttribution>> {
-        engine::decompose_batch(self.model, &self.weights, sentences, self.convention)
+        // A poisoned lock only means another call panicked; the buffers hold nothing it could
+        // have left half-written that a call reads before writing.
+        let take = || {
+            self.workspaces
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let mut workspace = take().pop().unwrap_or_default();
+        let results = engine::decompose_batch(
+            self.model,
+            &self.weights,
+            &mut workspace,
+            sentences,
+            self.convention,
+        );
+        take().push(workspace);
+        results
     }
 }
 
