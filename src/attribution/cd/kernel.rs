@@ -125,42 +125,32 @@ impl<R: Real> StepTable<R> {
                 && out_cells.len() == 2 * h,
             "state sizes"
         );
-        if h < LANES {
-            self.update_padded((recurrent, cells), role, out_h, out_cells);
-        } else {
-            update_blocks(self, recurrent, cells, role, out_h, out_cells);
+        if h >= LANES {
+            update_blocks(self, h, recurrent, cells, role, out_h, out_cells);
+            return;
         }
-    }
-
-    /// [`Self::update`] for a hidden size below [`LANES`]: through zero-padded copies.
-    fn update_padded(
-        &self,
-        (recurrent, cells): (&[R], &[R]),
-        role: RoleMasks<R>,
-        out_h: &mut [R],
-        out_cells: &mut [R],
-    ) {
-        let h = self.hidden;
+        // One block: the rows go through zero-padded copies, LANES units per gate.
         let pad = |values: &[R]| {
-            let mut lanes = [R::zero(); LANES];
-            lanes[..h].copy_from_slice(values);
-            lanes
+            let mut padded = [R::zero(); 3 * LANES];
+            for (gate, chunk) in values.chunks_exact(h).enumerate() {
+                padded[gate * LANES..gate * LANES + h].copy_from_slice(chunk);
+            }
+            padded
         };
-        let rows = RowBlock {
-            recurrent: [
-                pad(&recurrent[..h]),
-                pad(&recurrent[h..2 * h]),
-                pad(&recurrent[2 * h..]),
-            ],
-            beta_c: pad(&cells[..h]),
-            gamma_c: pad(&cells[h..]),
-        };
-        let mut new = NewCells::default();
-        update_units(&self.blocks[0], &rows, role, &mut new);
-        let new_h = hidden_units(&self.blocks[0], &new.beta_c, &new.gamma_c);
-        out_h.copy_from_slice(&new_h[..h]);
-        out_cells[..h].copy_from_slice(&new.beta_c[..h]);
-        out_cells[h..].copy_from_slice(&new.gamma_c[..h]);
+        let mut padded_h = [R::zero(); LANES];
+        let mut padded_cells = [R::zero(); 2 * LANES];
+        update_blocks(
+            self,
+            LANES,
+            &pad(recurrent),
+            &pad(cells)[..2 * LANES],
+            role,
+            &mut padded_h,
+            &mut padded_cells,
+        );
+        out_h.copy_from_slice(&padded_h[..h]);
+        out_cells[..h].copy_from_slice(&padded_cells[..h]);
+        out_cells[h..].copy_from_slice(&padded_cells[LANES..LANES + h]);
     }
 }
 
@@ -188,20 +178,21 @@ fn lanes<R: Copy>(values: &[R], start: usize) -> Lanes<R> {
 }
 
 simd_dispatch! {
-    /// [`StepTable::update`] for a hidden size of at least [`LANES`], block by block: first the
+    /// [`StepTable::update`] for rows laid out `width` (≥ [`LANES`]) units per gate, block by block: first the
     /// cells of every block, then the hidden state of every block. Two shorter loops rather than
     /// one long dependency chain per block let out-of-order execution overlap consecutive blocks
     /// (measured: 5-10 % more spans per second at length 20). Each pass only writes values it
     /// computed from the previous state, so the overlapping last block may be computed twice.
     fn update_blocks<R: Real>(
         table: &StepTable<R>,
+        width: usize,
         recurrent: &[R],
         cells: &[R],
         role: RoleMasks<R>,
         out_h: &mut [R],
         out_cells: &mut [R],
     ) {
-        let h = table.hidden;
+        let h = width;
         let (out_beta_c, out_gamma_c) = out_cells.split_at_mut(h);
         for (k, block) in table.blocks.iter().enumerate() {
             let start = table.block_start(k);
