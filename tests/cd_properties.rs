@@ -18,6 +18,11 @@ struct Case {
     hidden: usize,
     classes: usize,
     seed: u64,
+    /// Multiplies the LSTM's weights and biases: at 1 the gates stay near their linear range; at
+    /// 12 many are saturated and |b + z| often exceeds the engine's one-exponential limit, so its
+    /// two-activation path runs too. (Much larger scales make the model itself ill-conditioned:
+    /// at 60, f32 and f64 forward passes already differ by 1e-4 in the logits.)
+    weight_scale: f64,
     ids: Vec<usize>,
     spans: Vec<Span>,
     convention: Convention,
@@ -41,9 +46,10 @@ fn case() -> impl Strategy<Value = Case> {
         any::<u64>(),
         1usize..22,
         convention(),
+        prop_oneof![Just(1.0), Just(4.0), Just(12.0)],
     )
         .prop_flat_map(
-            |(vocab, embedding, hidden, classes, seed, len, convention)| {
+            |(vocab, embedding, hidden, classes, seed, len, convention, weight_scale)| {
                 let ids = prop::collection::vec(0..vocab, len);
                 let spans = prop::collection::vec(
                     (0..len).prop_flat_map(move |start| (Just(start), start + 1..=len)),
@@ -55,6 +61,7 @@ fn case() -> impl Strategy<Value = Case> {
                     hidden,
                     classes,
                     seed,
+                    weight_scale,
                     ids,
                     spans: spans.into_iter().map(|(s, e)| Span::new(s, e)).collect(),
                     convention,
@@ -64,7 +71,17 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 fn model<R: cd_pipeline::numeric::Real>(c: &Case) -> LstmClassifier<R> {
-    LstmClassifier::seeded_random(c.vocab, c.embedding, c.hidden, c.classes, c.seed)
+    let m = LstmClassifier::<R>::seeded_random(c.vocab, c.embedding, c.hidden, c.classes, c.seed);
+    let scale = R::from_f64(c.weight_scale);
+    LstmClassifier::from_parts(
+        m.embedding().to_owned(),
+        &m.w_ih() * scale,
+        &m.w_hh() * scale,
+        &m.bias() * scale,
+        m.w_out().to_owned(),
+        m.b_out().to_owned(),
+    )
+    .expect("scaling keeps the shapes")
 }
 
 proptest! {
@@ -103,8 +120,14 @@ proptest! {
             let one = decompose_one_span(&m64, &c.ids, &trace.logits, span, c.convention).unwrap();
             let error = max_abs_diff(&got.rel, &one.rel).max(max_abs_diff(&got.irrel, &one.irrel));
             prop_assert!(error <= 1e-6, "{span:?}: batched vs one-span {error}");
-            let error32 = max_abs_diff(&got32.rel, &one.rel).max(max_abs_diff(&got32.irrel, &one.irrel));
-            prop_assert!(error32 <= 1e-5, "{span:?}: batched f32 vs one-span f64 {error32}");
+            // Scaled models are too ill-conditioned for f32 against f64: at scale 12 the two forward
+            // passes alone can differ by 1.3e-5 in the logits. The f32 engine at those scales is
+            // checked by `decomposition_is_complete` and, step by step against f64 formulas, by the
+            // kernel's unit tests.
+            if c.weight_scale == 1.0 {
+                let error32 = max_abs_diff(&got32.rel, &one.rel).max(max_abs_diff(&got32.irrel, &one.irrel));
+                prop_assert!(error32 <= 1e-5, "{span:?}: batched f32 vs one-span f64 {error32}");
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 use ndarray::{ArrayView1, Axis};
 
 use crate::model::{ForwardTrace, LstmClassifier};
-use crate::numeric::{Real, simd_dispatch};
+use crate::numeric::{Real, logistic_gap, simd_dispatch};
 
 /// Hidden units per block: one AVX-512 vector of f32.
 const LANES: usize = 16;
@@ -28,17 +28,25 @@ struct UnitBlock<R> {
     bias_gate: [Lanes<R>; 3],
     /// ½[act(z) − act(b)], the half of each Shapley share that the other players' order shares.
     half_gap: [Lanes<R>; 3],
+    /// −b_i, −b_f, −2 b_g: the exponent of [`logistic_gap`]'s u is this plus rel times
+    /// [`EXP_SLOPE`].
+    exp_offset: [Lanes<R>; 3],
+    /// [`logistic_gap`]'s anchor: e^-(b + z) for i and f, e^-2(b + z) for g (tanh(x) = 2σ(2x) − 1).
+    anchor: [Lanes<R>; 3],
     /// σ(z_f).
     forget_gate: Lanes<R>,
     /// tanh(z_g).
     candidate: Lanes<R>,
     /// σ(b_i)·tanh(b_g).
     bias_product: Lanes<R>,
-    /// ½ o_t (the output gate is not decomposed).
-    half_output_gate: Lanes<R>,
-    /// tanh(c_t).
-    tanh_cell: Lanes<R>,
+    /// o_t (the output gate is not decomposed).
+    output_gate: Lanes<R>,
+    /// ½ o_t tanh(c_t).
+    half_output_tanh_cell: Lanes<R>,
 }
+
+/// d(exponent of u)/d(rel) per gate: σ(x) needs e^-x, tanh(x) = 2σ(2x) − 1 needs e^-2x.
+const EXP_SLOPE: [f64; 3] = [-1.0, -1.0, -2.0];
 
 /// A step's shared values for every hidden unit, in blocks of [`LANES`] units.
 ///
@@ -49,6 +57,9 @@ struct UnitBlock<R> {
 pub(super) struct StepTable<R> {
     hidden: usize,
     blocks: Vec<UnitBlock<R>>,
+    /// Per block: every |b + z| is within [`Real::EXP_SUM_LIMIT`] (halved for g) at this step, so
+    /// its gates take one exponential each through [`logistic_gap`] (see [`paired_shares`]).
+    paired: Vec<bool>,
 }
 
 impl<R: Real> StepTable<R> {
@@ -58,6 +69,7 @@ impl<R: Real> StepTable<R> {
         let mut table = Self {
             hidden,
             blocks: vec![UnitBlock::default(); hidden.div_ceil(LANES)],
+            paired: vec![false; hidden.div_ceil(LANES)],
         };
         let bias = model.bias();
         for k in 0..table.blocks.len() {
@@ -68,6 +80,7 @@ impl<R: Real> StepTable<R> {
                     let b = bias[gate * hidden + unit];
                     block.bias[gate][j] = b;
                     block.bias_gate[gate][j] = if gate < 2 { b.sigmoid() } else { b.tanh_act() };
+                    block.exp_offset[gate][j] = R::from_f64(EXP_SLOPE[gate]) * b;
                 }
                 block.bias_product[j] = block.bias_gate[0][j] * block.bias_gate[2][j];
             }
@@ -102,9 +115,12 @@ impl<R: Real> StepTable<R> {
                 }
                 block.forget_gate[j] = gates[h + unit];
                 block.candidate[j] = gates[2 * h + unit];
-                block.half_output_gate[j] = half * gates[3 * h + unit];
-                block.tanh_cell[j] = tanh_cell[unit];
+                block.output_gate[j] = gates[3 * h + unit];
+                block.half_output_tanh_cell[j] = half * gates[3 * h + unit] * tanh_cell[unit];
             }
+        }
+        for (block, paired) in self.blocks.iter_mut().zip(&mut self.paired) {
+            *paired = fill_anchors(block);
         }
     }
 
@@ -157,22 +173,45 @@ impl<R: Real> StepTable<R> {
 /// The step role as 0/1 multipliers: (x_t in span, bias×bias product relevant).
 pub(super) type RoleMasks<R> = (R, R);
 
+simd_dispatch! {
+    /// Sets the block's [`logistic_gap`] anchors from its biases and pre-activations; returns
+    /// whether they are all within [`Real::EXP_SUM_LIMIT`].
+    fn fill_anchors<R: Real>(block: &mut UnitBlock<R>) -> bool {
+        let limit = R::EXP_SUM_LIMIT;
+        let mut within = true;
+        for (gate, &slope) in EXP_SLOPE.iter().enumerate() {
+            let slope = R::from_f64(slope);
+            for j in 0..LANES {
+                let exponent = slope * (block.bias[gate][j] + block.preactivation[gate][j]);
+                within &= exponent.abs() <= limit;
+                block.anchor[gate][j] = exponent.max(-limit).min(limit).exp_bounded();
+            }
+        }
+        within
+    }
+}
+
 /// One block of the previous state.
-struct RowBlock<R> {
-    recurrent: [Lanes<R>; 3],
-    beta_c: Lanes<R>,
-    gamma_c: Lanes<R>,
+struct RowBlock<'a, R> {
+    recurrent: [&'a Lanes<R>; 3],
+    beta_c: &'a Lanes<R>,
+    gamma_c: &'a Lanes<R>,
 }
 
 /// One block of the new state's cells.
-#[derive(Default)]
-struct NewCells<R> {
-    beta_c: Lanes<R>,
-    gamma_c: Lanes<R>,
+struct NewCells<'a, R> {
+    beta_c: &'a mut Lanes<R>,
+    gamma_c: &'a mut Lanes<R>,
 }
 
-fn lanes<R: Copy>(values: &[R], start: usize) -> Lanes<R> {
+fn lanes<R>(values: &[R], start: usize) -> &Lanes<R> {
     values[start..start + LANES]
+        .try_into()
+        .expect("a block lies inside its row")
+}
+
+fn lanes_mut<R>(values: &mut [R], start: usize) -> &mut Lanes<R> {
+    (&mut values[start..start + LANES])
         .try_into()
         .expect("a block lies inside its row")
 }
@@ -205,22 +244,28 @@ simd_dispatch! {
                 beta_c: lanes(cells, start),
                 gamma_c: lanes(cells, h + start),
             };
-            let mut new = NewCells::default();
-            update_units(block, &rows, role, &mut new);
-            out_beta_c[start..start + LANES].copy_from_slice(&new.beta_c);
-            out_gamma_c[start..start + LANES].copy_from_slice(&new.gamma_c);
+            let mut new = NewCells {
+                beta_c: lanes_mut(out_beta_c, start),
+                gamma_c: lanes_mut(out_gamma_c, start),
+            };
+            update_units(block, table.paired[k], &rows, role, &mut new);
         }
         for (k, block) in table.blocks.iter().enumerate() {
             let start = table.block_start(k);
-            let new_h = hidden_units(block, &lanes(out_beta_c, start), &lanes(out_gamma_c, start));
-            out_h[start..start + LANES].copy_from_slice(&new_h);
+            hidden_units(
+                block,
+                lanes(out_beta_c, start),
+                lanes(out_gamma_c, start),
+                lanes_mut(out_h, start),
+            );
         }
     }
 }
 
 /// The CD recurrence of the cells for one block of units (authors' `CD`, steps 1-6 of the fixtures
 /// README; [`hidden_units`] is step 7), with `b + irrel` taken as `z − rel`. The role masks are 0
-/// or 1, so the loop has no branches.
+/// or 1, so the loop has no branches; the choice of [`paired_shares`] or [`separate_shares`] is
+/// one branch per block.
 ///
 /// γ^c is propagated rather than taken as `c − β^c`: when a span covers nearly all of a long
 /// sentence, γ^c is small while |c| is large, and the forward pass's f32 rounding of c (about 3e-6
@@ -229,61 +274,265 @@ simd_dispatch! {
 #[inline(always)]
 fn update_units<R: Real>(
     c: &UnitBlock<R>,
-    prev: &RowBlock<R>,
-    (in_span, bias_relevant): RoleMasks<R>,
-    new: &mut NewCells<R>,
+    paired: bool,
+    prev: &RowBlock<'_, R>,
+    role: RoleMasks<R>,
+    new: &mut NewCells<'_, R>,
 ) {
-    let half = R::from_f64(0.5);
-    let bias_irrelevant = R::one() - bias_relevant;
-    // Shapley shares (rel, irrel) in act(b + rel + irrel) with the bias first, from
-    // a = act(b + rel) and d = act(z − rel) = act(b + irrel):
-    // rel' = ½[a − act(b)] + ½[act(z) − d] = ½(a − d) + ½[act(z) − act(b)], irrel' likewise.
-    let shares = |a: R, d: R, half_gap: R| {
-        let gap = a - d;
-        (gap.mul_add(half, half_gap), gap.mul_add(-half, half_gap))
-    };
-    for j in 0..LANES {
-        let rel_i = in_span.mul_add(c.input[0][j], prev.recurrent[0][j]);
-        let rel_f = in_span.mul_add(c.input[1][j], prev.recurrent[1][j]);
-        let rel_g = in_span.mul_add(c.input[2][j], prev.recurrent[2][j]);
-        let (a_i, d_i) = R::sigmoid_pair(c.bias[0][j] + rel_i, c.preactivation[0][j] - rel_i);
-        let (a_f, d_f) = R::sigmoid_pair(c.bias[1][j] + rel_f, c.preactivation[1][j] - rel_f);
-        let (a_g, d_g) = R::tanh_pair(c.bias[2][j] + rel_g, c.preactivation[2][j] - rel_g);
-        let (r_i, ir_i) = shares(a_i, d_i, c.half_gap[0][j]);
-        let (r_f, ir_f) = shares(a_f, d_f, c.half_gap[1][j]);
-        let (r_g, ir_g) = shares(a_g, d_g, c.half_gap[2][j]);
-        let (gb_i, gb_f, gb_g) = (c.bias_gate[0][j], c.bias_gate[1][j], c.bias_gate[2][j]);
-        let prev_beta_c = prev.beta_c[j];
-        let beta_c = r_i.mul_add(
-            r_g + gb_g,
-            gb_i.mul_add(
-                r_g,
-                bias_relevant.mul_add(c.bias_product[j], (r_f + gb_f) * prev_beta_c),
-            ),
-        );
-        let gamma_c = ir_i.mul_add(
-            c.candidate[j],
-            (r_i + gb_i).mul_add(
-                ir_g,
-                bias_irrelevant.mul_add(
-                    c.bias_product[j],
-                    c.forget_gate[j].mul_add(prev.gamma_c[j], ir_f * prev_beta_c),
-                ),
-            ),
-        );
-        new.beta_c[j] = beta_c;
-        new.gamma_c[j] = gamma_c;
+    if paired {
+        for j in 0..LANES {
+            let shares = paired_shares(c, prev, role.0, j);
+            update_cell(c, prev, role.1, j, shares, new);
+        }
+    } else {
+        for j in 0..LANES {
+            let shares = separate_shares(c, prev, role.0, j);
+            update_cell(c, prev, role.1, j, shares, new);
+        }
     }
 }
 
-/// β_h = o ⊙ ½[tanh(β^c) + tanh(c) − tanh(γ^c)] for one block of units (the two-player Shapley
-/// split of tanh(c)).
+/// The Shapley shares (rel, irrel) of gates i, f, g in act(b + rel + irrel), the bias first, from
+/// a = act(b + rel) and d = act(z − rel) = act(b + irrel):
+/// rel' = ½[a − act(b)] + ½[act(z) − d] = ½(a − d) + ½[act(z) − act(b)], irrel' likewise.
+type GateShares<R> = [(R, R); 3];
+
+/// [`GateShares`] with a − d from one exponential per gate: (b + rel) + (z − rel) = b + z is
+/// the same for every state of the step, so [`logistic_gap`] needs only e^-(b + rel) and the
+/// step's anchor. For g, ½(a − d) = σ(2(b + rel)) − σ(2(z − rel)) is the gap itself.
 #[inline(always)]
-fn hidden_units<R: Real>(c: &UnitBlock<R>, beta_c: &Lanes<R>, gamma_c: &Lanes<R>) -> Lanes<R> {
-    let mut h = [R::zero(); LANES];
+fn paired_shares<R: Real>(
+    c: &UnitBlock<R>,
+    prev: &RowBlock<'_, R>,
+    in_span: R,
+    j: usize,
+) -> GateShares<R> {
+    let limit = R::EXP_SQUARE_LIMIT;
+    std::array::from_fn(|gate| {
+        let rel = in_span.mul_add(c.input[gate][j], prev.recurrent[gate][j]);
+        let exponent = rel.mul_add(R::from_f64(EXP_SLOPE[gate]), c.exp_offset[gate][j]);
+        let u = exponent.max(-limit).min(limit).exp_bounded();
+        let gap = logistic_gap(u, c.anchor[gate][j]);
+        let half_slope = R::from_f64(-0.5 * EXP_SLOPE[gate]);
+        let half_gap = c.half_gap[gate][j];
+        (
+            gap.mul_add(half_slope, half_gap),
+            gap.mul_add(-half_slope, half_gap),
+        )
+    })
+}
+
+/// [`GateShares`] from two activations per gate, for blocks where some |b + z| is too large for
+/// [`paired_shares`].
+#[inline(always)]
+fn separate_shares<R: Real>(
+    c: &UnitBlock<R>,
+    prev: &RowBlock<'_, R>,
+    in_span: R,
+    j: usize,
+) -> GateShares<R> {
+    let half = R::from_f64(0.5);
+    let arguments = |gate: usize| {
+        let rel = in_span.mul_add(c.input[gate][j], prev.recurrent[gate][j]);
+        (c.bias[gate][j] + rel, c.preactivation[gate][j] - rel)
+    };
+    let ((a_i, d_i), (a_f, d_f), (a_g, d_g)) = (arguments(0), arguments(1), arguments(2));
+    let activations = [
+        R::sigmoid_pair(a_i, d_i),
+        R::sigmoid_pair(a_f, d_f),
+        R::tanh_pair(a_g, d_g),
+    ];
+    std::array::from_fn(|gate| {
+        let (a, d) = activations[gate];
+        let gap = a - d;
+        let half_gap = c.half_gap[gate][j];
+        (gap.mul_add(half, half_gap), gap.mul_add(-half, half_gap))
+    })
+}
+
+/// β^c and γ^c of unit `j` from the gate shares and the previous cells.
+#[inline(always)]
+fn update_cell<R: Real>(
+    c: &UnitBlock<R>,
+    prev: &RowBlock<'_, R>,
+    bias_relevant: R,
+    j: usize,
+    [(r_i, ir_i), (r_f, ir_f), (r_g, ir_g)]: GateShares<R>,
+    new: &mut NewCells<'_, R>,
+) {
+    let bias_irrelevant = R::one() - bias_relevant;
+    let (gb_i, gb_f, gb_g) = (c.bias_gate[0][j], c.bias_gate[1][j], c.bias_gate[2][j]);
+    let prev_beta_c = prev.beta_c[j];
+    new.beta_c[j] = r_i.mul_add(
+        r_g + gb_g,
+        gb_i.mul_add(
+            r_g,
+            bias_relevant.mul_add(c.bias_product[j], (r_f + gb_f) * prev_beta_c),
+        ),
+    );
+    new.gamma_c[j] = ir_i.mul_add(
+        c.candidate[j],
+        (r_i + gb_i).mul_add(
+            ir_g,
+            bias_irrelevant.mul_add(
+                c.bias_product[j],
+                c.forget_gate[j].mul_add(prev.gamma_c[j], ir_f * prev_beta_c),
+            ),
+        ),
+    );
+}
+
+/// β_h = o ⊙ ½[tanh(β^c) + tanh(c) − tanh(γ^c)] for one block of units (the two-player Shapley
+/// split of tanh(c)), with tanh(β^c) − tanh(γ^c) = 2(v − u) / ((1 + u)(1 + v)) for u = e^-2β^c,
+/// v = e^-2γ^c: no sign handling, and no cancellation when both are saturated.
+#[inline(always)]
+fn hidden_units<R: Real>(
+    c: &UnitBlock<R>,
+    beta_c: &Lanes<R>,
+    gamma_c: &Lanes<R>,
+    h: &mut Lanes<R>,
+) {
+    let limit = R::EXP_SQUARE_LIMIT;
+    let minus_two = R::from_f64(-2.0);
     for j in 0..LANES {
-        let (tanh_beta_c, tanh_gamma_c) = R::tanh_pair(beta_c[j], gamma_c[j]);
-        h[j] = c.half_output_gate[j] * ((tanh_beta_c + c.tanh_cell[j]) - tanh_gamma_c);
+        let u = (minus_two * beta_c[j]).max(-limit).min(limit).exp_bounded();
+        let v = (minus_two * gamma_c[j])
+            .max(-limit)
+            .min(limit)
+            .exp_bounded();
+        let half_tanh_gap = (v - u) / ((R::one() + u) * (R::one() + v));
+        h[j] = c.output_gate[j].mul_add(half_tanh_gap, c.half_output_tanh_cell[j]);
     }
-    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numeric::SplitMix64;
+
+    struct Previous {
+        recurrent: Vec<f32>,
+        cells: Vec<f32>,
+        role: RoleMasks<f32>,
+    }
+
+    fn sigmoid(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    /// One step of the CD recurrence in f64 with the standard library's activations, straight
+    /// from the formulas of the fixtures README: (β_h, β^c, γ^c) of unit `u`.
+    fn reference_unit(
+        trace: &ForwardTrace<f32>,
+        bias: &[f32],
+        t: usize,
+        state: &Previous,
+        u: usize,
+    ) -> (f64, f64, f64) {
+        let h = trace.hidden.ncols();
+        let at = |m: &ndarray::Array2<f32>, i: usize| f64::from(m[(t, i)]);
+        let (in_span, bias_relevant) = (f64::from(state.role.0), f64::from(state.role.1));
+        let shares = |gate: usize| {
+            let act = |x: f64| if gate < 2 { sigmoid(x) } else { x.tanh() };
+            let i = gate * h + u;
+            let b = f64::from(bias[i]);
+            let z = at(&trace.preactivations, i);
+            let rel = in_span * at(&trace.input_products, i) + f64::from(state.recurrent[i]);
+            let (a, d) = (act(b + rel), act(z - rel));
+            (
+                0.5 * (a - act(b)) + 0.5 * (act(z) - d),
+                0.5 * (d - act(b)) + 0.5 * (act(z) - a),
+                act(b),
+            )
+        };
+        let ((r_i, ir_i, gb_i), (r_f, ir_f, gb_f), (r_g, ir_g, gb_g)) =
+            (shares(0), shares(1), shares(2));
+        let (beta_c, gamma_c) = (f64::from(state.cells[u]), f64::from(state.cells[h + u]));
+        let new_beta_c =
+            r_i * (r_g + gb_g) + gb_i * r_g + bias_relevant * gb_i * gb_g + (r_f + gb_f) * beta_c;
+        let new_gamma_c = ir_i * (r_g + ir_g + gb_g)
+            + (r_i + gb_i) * ir_g
+            + (1.0 - bias_relevant) * gb_i * gb_g
+            + (r_f + ir_f + gb_f) * gamma_c
+            + ir_f * beta_c;
+        let o = at(&trace.gates, 3 * h + u);
+        let tanh_c = at(&trace.cells, u).tanh();
+        let new_beta_h = 0.5 * o * (new_beta_c.tanh() + tanh_c - new_gamma_c.tanh());
+        (new_beta_h, new_beta_c, new_gamma_c)
+    }
+
+    /// The f32 kernel against the f64 formulas for one step, on a model with large weights where
+    /// some blocks take one exponential per gate and others, with |b + z| beyond the limit, two
+    /// activations; hidden 40 also has an overlapping last block, and hidden 9 a padded one.
+    #[test]
+    fn one_step_matches_f64_formulas_on_both_activation_paths() {
+        let mut blocks_by_path = [[0; 2]; 2];
+        for (hidden, scale) in [(40, 12.0_f32), (9, 12.0), (9, 3.0)] {
+            let m = LstmClassifier::<f32>::seeded_random(7, 6, hidden, 2, 11);
+            let model = LstmClassifier::from_parts(
+                m.embedding().to_owned(),
+                &m.w_ih() * scale,
+                &m.w_hh() * scale,
+                &m.bias() * scale,
+                m.w_out().to_owned(),
+                m.b_out().to_owned(),
+            )
+            .unwrap();
+            let bias = model.bias().to_vec();
+            let ids: Vec<usize> = (0..12).map(|k| (k * 5 + 2) % 7).collect();
+            let trace = model.forward(&ids).unwrap();
+            let mut table = StepTable::new(&model);
+            let mut rng = SplitMix64(hidden as u64);
+            let mut random = |n: usize, size: f64| -> Vec<f32> {
+                (0..n)
+                    .map(|_| (size * (2.0 * rng.unit() - 1.0)) as f32)
+                    .collect()
+            };
+            let counts = &mut blocks_by_path[usize::from(hidden < LANES)];
+            let mut worst = 0.0_f64;
+            for t in 0..ids.len() {
+                table.fill(&trace, t);
+                for &paired in &table.paired {
+                    counts[usize::from(paired)] += 1;
+                }
+                let states: Vec<Previous> = (0..4)
+                    .map(|k| Previous {
+                        recurrent: random(3 * hidden, 8.0),
+                        cells: random(2 * hidden, 4.0),
+                        role: ((k % 2) as f32, (k / 2) as f32),
+                    })
+                    .collect();
+                let mut out_h = vec![f32::NAN; 4 * hidden];
+                let mut out_cells = vec![f32::NAN; 8 * hidden];
+                for (row, state) in states.iter().enumerate() {
+                    table.update(
+                        (&state.recurrent, &state.cells),
+                        state.role,
+                        &mut out_h[row * hidden..(row + 1) * hidden],
+                        &mut out_cells[2 * row * hidden..2 * (row + 1) * hidden],
+                    );
+                }
+                for (row, state) in states.iter().enumerate() {
+                    for u in 0..hidden {
+                        let (beta_h, beta_c, gamma_c) = reference_unit(&trace, &bias, t, state, u);
+                        for (got, want) in [
+                            (out_h[row * hidden + u], beta_h),
+                            (out_cells[2 * row * hidden + u], beta_c),
+                            (out_cells[(2 * row + 1) * hidden + u], gamma_c),
+                        ] {
+                            worst = worst.max((f64::from(got) - want).abs());
+                        }
+                    }
+                }
+            }
+            assert!(
+                worst < 1e-5,
+                "hidden {hidden}, scale {scale}: worst difference {worst}"
+            );
+        }
+        assert!(
+            blocks_by_path.iter().flatten().all(|&n| n > 0),
+            "blocks [separate, paired] for hidden 40 and 9: {blocks_by_path:?}"
+        );
+    }
 }
