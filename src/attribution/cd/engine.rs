@@ -223,7 +223,7 @@ fn finish<R: Real>(
     states: &[R],
 ) -> Vec<SpanAttribution> {
     let h = model.hidden_size();
-    let last_h = trace.hidden.row(trace.hidden.nrows() - 1);
+    let last_h = contiguous(trace.hidden.row(trace.hidden.nrows() - 1));
     let logits_without_bias: Vec<f64> = trace
         .logits
         .iter()
@@ -231,14 +231,20 @@ fn finish<R: Real>(
         .map(|(l, b)| l - b.as_f64())
         .collect();
     let mut results: Vec<Option<SpanAttribution>> = vec![None; spans.len()];
+    let mut gamma = vec![R::zero(); h];
     for (state, members) in planner.final_lanes() {
         let row = state.expect("every span is non-empty, so its lane has left the zero state");
-        let beta = ArrayView1::from(&states[row * h..(row + 1) * h]);
-        let gamma = &last_h - &beta;
-        let rel = model.output(beta, false);
-        let irrel = model.output(gamma.view(), false);
+        let beta = &states[row * h..(row + 1) * h];
+        for ((g, &l), &b) in gamma.iter_mut().zip(last_h).zip(beta) {
+            *g = l - b;
+        }
+        let rel = model.output(ArrayView1::from(beta), false);
+        let irrel = model.output(ArrayView1::from(gamma.as_slice()), false);
         let residual = completeness_residual(&rel, &irrel, &logits_without_bias);
-        for &i in members {
+        let (&last, others) = members
+            .split_last()
+            .expect("a lane holds at least one span");
+        for &i in others {
             results[i] = Some(SpanAttribution {
                 span: spans[i],
                 rel: rel.clone(),
@@ -246,6 +252,12 @@ fn finish<R: Real>(
                 residual,
             });
         }
+        results[last] = Some(SpanAttribution {
+            span: spans[last],
+            rel,
+            irrel,
+            residual,
+        });
     }
     results
         .into_iter()

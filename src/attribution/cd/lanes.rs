@@ -70,6 +70,8 @@ pub(super) struct LanePlanner<'a> {
     spans: &'a [Span],
     convention: Convention,
     lanes: Vec<Lane>,
+    /// The previous step's lane list, kept for its allocation.
+    spare_lanes: Vec<Lane>,
     updates: Vec<StateUpdate>,
 }
 
@@ -88,6 +90,7 @@ impl<'a> LanePlanner<'a> {
                     whole: true,
                 }]
             },
+            spare_lanes: Vec::new(),
             updates: Vec::new(),
         }
     }
@@ -96,48 +99,58 @@ impl<'a> LanePlanner<'a> {
     /// the i-th update becomes row i of this step's state matrix.
     pub fn plan_step(&mut self, t: usize) -> &[StateUpdate] {
         self.updates.clear();
-        let previous = std::mem::take(&mut self.lanes);
-        for lane in previous {
-            let role_of = |i: usize| StepRole::of(self.convention, self.spans[i], t);
+        let (convention, spans) = (self.convention, self.spans);
+        let role_of = |i: usize| StepRole::of(convention, spans[i], t);
+        let mut previous =
+            std::mem::replace(&mut self.lanes, std::mem::take(&mut self.spare_lanes));
+        for lane in previous.drain(..) {
             let first = role_of(lane.spans[0]);
-            let groups: Vec<(StepRole, Vec<usize>)> =
-                if lane.spans.iter().all(|&i| role_of(i) == first) {
-                    // The common case: the lane does not split, so its span list moves as it is.
-                    vec![(first, lane.spans)]
-                } else {
-                    let mut groups: Vec<(StepRole, Vec<usize>)> = Vec::with_capacity(2);
-                    for &i in &lane.spans {
-                        let role = role_of(i);
-                        match groups.iter_mut().find(|(r, _)| *r == role) {
-                            Some((_, members)) => members.push(i),
-                            None => groups.push((role, vec![i])),
-                        }
-                    }
-                    groups
-                };
+            if lane.spans.iter().all(|&i| role_of(i) == first) {
+                // The common case: the lane does not split, so its span list moves as it is.
+                let from = (lane.state, lane.whole);
+                self.advance(from, first, lane.spans);
+                continue;
+            }
+            let mut groups: Vec<(StepRole, Vec<usize>)> = Vec::with_capacity(2);
+            for &i in &lane.spans {
+                let role = role_of(i);
+                match groups.iter_mut().find(|(r, _)| *r == role) {
+                    Some((_, members)) => members.push(i),
+                    None => groups.push((role, vec![i])),
+                }
+            }
             for (role, members) in groups {
-                let whole = lane.whole && role.keeps_whole();
-                let state = if lane.state.is_none() && !role.in_span {
-                    None
-                } else {
-                    self.updates.push(if whole {
-                        StateUpdate::Whole
-                    } else {
-                        StateUpdate::Recur {
-                            source: lane.state,
-                            role,
-                        }
-                    });
-                    Some(self.updates.len() - 1)
-                };
-                self.lanes.push(Lane {
-                    spans: members,
-                    state,
-                    whole,
-                });
+                self.advance((lane.state, lane.whole), role, members);
             }
         }
+        self.spare_lanes = previous;
         &self.updates
+    }
+
+    /// Moves the spans `members` of a lane with state row `source` (and γ = 0 if `was_whole`)
+    /// through a step under `role`.
+    fn advance(
+        &mut self,
+        (source, was_whole): (Option<usize>, bool),
+        role: StepRole,
+        members: Vec<usize>,
+    ) {
+        let whole = was_whole && role.keeps_whole();
+        let state = if source.is_none() && !role.in_span {
+            None
+        } else {
+            self.updates.push(if whole {
+                StateUpdate::Whole
+            } else {
+                StateUpdate::Recur { source, role }
+            });
+            Some(self.updates.len() - 1)
+        };
+        self.lanes.push(Lane {
+            spans: members,
+            state,
+            whole,
+        });
     }
 
     /// The updates of the step planned last.
