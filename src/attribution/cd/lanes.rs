@@ -48,6 +48,20 @@ pub(super) enum StateUpdate {
 }
 
 impl StepRole {
+    /// The number of distinct roles.
+    const COUNT: usize = 4;
+
+    fn index(self) -> usize {
+        2 * usize::from(self.in_span) + usize::from(self.bias_relevant)
+    }
+
+    fn from_index(index: usize) -> Self {
+        Self {
+            in_span: index >= 2,
+            bias_relevant: index % 2 == 1,
+        }
+    }
+
     /// Everything at this step goes to β.
     fn keeps_whole(self) -> bool {
         self.in_span && self.bias_relevant
@@ -103,24 +117,29 @@ impl<'a> LanePlanner<'a> {
         let role_of = |i: usize| StepRole::of(convention, spans[i], t);
         let mut previous =
             std::mem::replace(&mut self.lanes, std::mem::take(&mut self.spare_lanes));
-        for lane in previous.drain(..) {
+        for mut lane in previous.drain(..) {
+            let from = (lane.state, lane.whole);
             let first = role_of(lane.spans[0]);
             if lane.spans.iter().all(|&i| role_of(i) == first) {
                 // The common case: the lane does not split, so its span list moves as it is.
-                let from = (lane.state, lane.whole);
                 self.advance(from, first, lane.spans);
                 continue;
             }
-            let mut groups: Vec<(StepRole, Vec<usize>)> = Vec::with_capacity(2);
-            for &i in &lane.spans {
+            // The spans sharing the first span's role keep the lane's list; the others move to
+            // one list per role.
+            let mut moved: [Vec<usize>; StepRole::COUNT] = Default::default();
+            lane.spans.retain(|&i| {
                 let role = role_of(i);
-                match groups.iter_mut().find(|(r, _)| *r == role) {
-                    Some((_, members)) => members.push(i),
-                    None => groups.push((role, vec![i])),
+                if role != first {
+                    moved[role.index()].push(i);
                 }
-            }
-            for (role, members) in groups {
-                self.advance((lane.state, lane.whole), role, members);
+                role == first
+            });
+            self.advance(from, first, lane.spans);
+            for (index, members) in moved.into_iter().enumerate() {
+                if !members.is_empty() {
+                    self.advance(from, StepRole::from_index(index), members);
+                }
             }
         }
         self.spare_lanes = previous;
