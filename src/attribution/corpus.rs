@@ -11,6 +11,12 @@ use super::{Attribution, AttributionError, SentenceSpans, Span, SpanAttribution}
 /// ones, whose states then outgrow the L2 cache.
 pub const SPANS_PER_BATCH: usize = 256;
 
+/// Spans given to a method in one call: several batches of [`SPANS_PER_BATCH`], so that the work a
+/// method does on whole sentences, such as the forward pass (one row per sentence in each of its
+/// products), runs on more rows at once. Measured on the CD benchmark (length 20, all spans, 2
+/// sentences per batch): the forward pass took 3.5 % of the time with one batch per call.
+pub const SPANS_PER_CALL: usize = 4 * SPANS_PER_BATCH;
+
 /// The attributions of one sentence by one method.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentenceAttribution {
@@ -41,7 +47,7 @@ pub fn attribute_corpus(
         .enumerate()
         .map(|(k, ids)| spans_of(k, ids))
         .collect();
-    let batches = cut_batches(&spans);
+    let batches = cut_batches(spans.iter().map(Vec::len), SPANS_PER_CALL);
     let per_batch: Vec<Vec<SentenceAttribution>> = batches
         .par_iter()
         .map(|range| {
@@ -80,19 +86,24 @@ pub fn attribute_corpus(
     Ok(per_batch.into_iter().flatten().collect())
 }
 
-/// Consecutive ranges of sentences holding about [`SPANS_PER_BATCH`] spans each.
-fn cut_batches(spans: &[Vec<Span>]) -> Vec<std::ops::Range<usize>> {
+/// Consecutive ranges of sentences, given their numbers of spans, each closed once it holds at
+/// least `limit` spans.
+pub(crate) fn cut_batches(
+    span_counts: impl IntoIterator<Item = usize>,
+    limit: usize,
+) -> Vec<std::ops::Range<usize>> {
     let mut batches = Vec::new();
-    let (mut start, mut held) = (0, 0);
-    for (k, s) in spans.iter().enumerate() {
-        held += s.len();
-        if held >= SPANS_PER_BATCH {
-            batches.push(start..k + 1);
-            (start, held) = (k + 1, 0);
+    let (mut start, mut held, mut end) = (0, 0, 0);
+    for (k, count) in span_counts.into_iter().enumerate() {
+        held += count;
+        end = k + 1;
+        if held >= limit {
+            batches.push(start..end);
+            (start, held) = (end, 0);
         }
     }
-    if start < spans.len() {
-        batches.push(start..spans.len());
+    if start < end {
+        batches.push(start..end);
     }
     batches
 }

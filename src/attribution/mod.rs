@@ -8,7 +8,9 @@ pub mod cd;
 mod corpus;
 
 pub use cd::{ContextualDecomposition, Convention};
-pub use corpus::{CorpusError, SPANS_PER_BATCH, SentenceAttribution, attribute_corpus};
+pub use corpus::{
+    CorpusError, SPANS_PER_BATCH, SPANS_PER_CALL, SentenceAttribution, attribute_corpus,
+};
 
 use crate::model::ModelError;
 

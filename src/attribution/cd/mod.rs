@@ -18,7 +18,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
 
-use super::{Attribution, AttributionError, SentenceSpans, Span, SpanAttribution, check_spans};
+use super::corpus::cut_batches;
+use super::{
+    Attribution, AttributionError, SPANS_PER_BATCH, SentenceSpans, Span, SpanAttribution,
+    check_spans,
+};
 use crate::model::{ForwardTrace, LstmClassifier};
 use crate::numeric::Real;
 use engine::{RecurrentWeights, Workspace};
@@ -161,11 +165,15 @@ impl<R: Real> Attribution for ContextualDecomposition<'_, R> {
         }
         let ids: Vec<&[usize]> = sentences.iter().map(|s| s.token_ids).collect();
         let traces = self.model.forward_batch(&ids)?;
-        let batch: Vec<(&_, &[Span])> = traces
-            .iter()
-            .zip(sentences)
-            .map(|(t, s)| (t, s.spans))
-            .collect();
-        Ok(self.decompose_batch(&batch))
+        let mut results = Vec::with_capacity(sentences.len());
+        for range in cut_batches(sentences.iter().map(|s| s.spans.len()), SPANS_PER_BATCH) {
+            let batch: Vec<(&_, &[Span])> = traces[range.clone()]
+                .iter()
+                .zip(&sentences[range])
+                .map(|(t, s)| (t, s.spans))
+                .collect();
+            results.extend(self.decompose_batch(&batch));
+        }
+        Ok(results)
     }
 }
