@@ -3,7 +3,7 @@
 //! Everything a step needs that does not depend on the span (W x_t, the pre-activations, the gate
 //! values of the forward pass, the biases and their activations) is laid out once per step in a
 //! [`StepTable`], block by block of [`LANES`] hidden units, so that the per-state loop reads each
-//! block's values with one bounds check and runs [`LANES`] units per vector instruction.
+//! block's values with one bounds check and runs each instruction on [`LANES`] units.
 
 use ndarray::{ArrayView1, Axis};
 
