@@ -201,3 +201,30 @@ fn results_do_not_depend_on_thread_count() {
     assert_eq!(one.len(), 64 * 3);
     assert_eq!(bits(&one), bits(&four));
 }
+
+/// A corpus call holds several engine batches of sentences; each sentence still gets the scores
+/// of its own spans, as when it is attributed alone.
+#[test]
+fn corpus_calls_give_each_sentence_its_own_scores() {
+    let model = LstmClassifier::<f64>::seeded_random(40, 8, 20, 3, 5);
+    let sentences: Vec<Vec<usize>> = (0..40)
+        .map(|k| (0..1 + k % 27).map(|t| (k * 11 + t * 7) % 40).collect())
+        .collect();
+    let cd = ContextualDecomposition::new(&model, Convention::Paper);
+    let methods: [&dyn Attribution; 1] = [&cd];
+    let spans_of = |ids: &[usize]| SpanSet::All.spans(ids.len());
+    let results = attribute_corpus(&methods, &sentences, |_, ids| spans_of(ids)).unwrap();
+    assert_eq!(results.len(), sentences.len());
+    for (k, result) in results.iter().enumerate() {
+        assert_eq!(result.sentence, k);
+        let ids = &sentences[k];
+        let alone = cd.attribute(ids, &spans_of(ids)).unwrap();
+        assert_eq!(result.spans.len(), alone.len());
+        for (got, want) in result.spans.iter().zip(&alone) {
+            assert_eq!(got.span, want.span);
+            let error =
+                max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
+            assert!(error <= 1e-12, "sentence {k}, {:?}: {error}", got.span);
+        }
+    }
+}
