@@ -120,13 +120,8 @@ impl<'a> LanePlanner<'a> {
         for mut lane in previous.drain(..) {
             let from = (lane.state, lane.whole);
             let first = role_of(lane.spans[0]);
-            if lane.spans.iter().all(|&i| role_of(i) == first) {
-                // The common case: the lane does not split, so its span list moves as it is.
-                self.advance(from, first, lane.spans);
-                continue;
-            }
-            // The spans sharing the first span's role keep the lane's list; the others move to
-            // one list per role.
+            // The spans sharing the first span's role keep the lane's list (in the common case,
+            // all of them: the lane does not split); the others move to one list per role.
             let mut moved: [Vec<usize>; StepRole::COUNT] = Default::default();
             lane.spans.retain(|&i| {
                 let role = role_of(i);
