@@ -61,15 +61,15 @@ pub trait Real:
     const EXP_SUM_LIMIT: Self;
 }
 
-/// σ(a) − σ(s − a) from u = e^-a, anchor = e^-s and 1 + anchor, with one exponential instead of
-/// two: σ(s − a) = 1 / (1 + e^-s / e^-a) = u / (u + anchor), so the difference is
+/// σ(a) − σ(s − a) from u = e^-a and anchor = e^-s, with one exponential instead of two:
+/// σ(s − a) = 1 / (1 + e^-s / e^-a) = u / (u + anchor), so the difference is
 /// (anchor − u²) / ((1 + u)(u + anchor)), the denominator being u(u + 1 + anchor) + anchor. Exact
 /// for any a whose clamp to ±EXP_SQUARE_LIMIT is a no-op; beyond it both logistic values are
 /// saturated and the error stays below the bound given at [`Real::EXP_SUM_LIMIT`], provided |s|
 /// is within that limit.
 #[inline(always)]
-pub fn logistic_gap<R: Real>(u: R, anchor: R, anchor_plus_one: R) -> R {
-    u.mul_add(-u, anchor) / u.mul_add(u + anchor_plus_one, anchor)
+pub fn logistic_gap<R: Real>(u: R, anchor: R) -> R {
+    u.mul_add(-u, anchor) / u.mul_add(u + R::one() + anchor, anchor)
 }
 
 impl Real for f64 {

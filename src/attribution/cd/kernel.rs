@@ -34,8 +34,6 @@ struct UnitBlock<R> {
     exp_offset: [[Lanes<R>; 3]; 2],
     /// [`logistic_gap`]'s anchor: e^-(b + z) for i and f, e^-2(b + z) for g (tanh(x) = 2σ(2x) − 1).
     anchor: [Lanes<R>; 3],
-    /// 1 + anchor.
-    anchor_plus_one: [Lanes<R>; 3],
     /// σ(z_f).
     forget_gate: Lanes<R>,
     /// tanh(z_g).
@@ -208,7 +206,6 @@ simd_dispatch! {
                     slope * (arguments.bias[gate][j] + arguments.preactivation[gate][j]);
                 within &= exponent.abs() <= limit;
                 block.anchor[gate][j] = exponent.max(-limit).min(limit).exp_bounded();
-                block.anchor_plus_one[gate][j] = R::one() + block.anchor[gate][j];
             }
         }
         within
@@ -340,7 +337,7 @@ fn paired_shares<R: Real>(
         let exponent =
             prev.recurrent[gate][j].mul_add(R::from_f64(EXP_SLOPE[gate]), exp_offset[gate][j]);
         let u = exponent.max(-limit).min(limit).exp_bounded();
-        let gap = logistic_gap(u, c.anchor[gate][j], c.anchor_plus_one[gate][j]);
+        let gap = logistic_gap(u, c.anchor[gate][j]);
         let half_slope = R::from_f64(-0.5 * EXP_SLOPE[gate]);
         let half_gap = c.half_gap[gate][j];
         (
