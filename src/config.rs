@@ -5,12 +5,13 @@
 //! key. Relative paths resolve against the pipeline file's folder (input paths against the data
 //! directory). `--set key.path=value` overrides any value; stages are addressed by name or index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
 
 use crate::data::{Format, Tokenizer, YelpOptions};
 use crate::pipeline::{KindName, StageKind};
@@ -34,6 +35,9 @@ pub struct PipelineConfig {
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
     pub stages: Vec<StageConfig>,
+    /// Where each value came from, for messages about values that parse but cannot be used.
+    #[serde(skip)]
+    pub origins: Origins,
 }
 
 fn current_folder() -> PathBuf {
@@ -198,6 +202,173 @@ pub enum ConfigError {
     Override { assignment: String, message: String },
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
+    #[error("{origin}: {key}: no such file: {path}")]
+    MissingFile {
+        /// `file:line:column`, or the `--set` assignment that gave the path.
+        origin: String,
+        key: String,
+        path: PathBuf,
+    },
+}
+
+/// Where the values of a pipeline file came from: a line of the file or a `--set` override.
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    file: PathBuf,
+    /// Key path (`inputs.sst_train.path`, stages by name) → line and column of its value.
+    locations: HashMap<String, (u64, u64)>,
+    /// Each override's key path (stages by name) and its assignment.
+    overrides: Vec<(Vec<String>, String)>,
+}
+
+impl Origins {
+    /// `file:line:column` of the value at `key`, or `--set <assignment>` when an override set it
+    /// (or one of the mappings that hold it); the file alone when the key is not written in it.
+    pub fn of(&self, key: &str) -> String {
+        let segments: Vec<&str> = key.split('.').collect();
+        if let Some((_, assignment)) = self.overrides.iter().rev().find(|(path, _)| {
+            path.len() <= segments.len() && path.iter().zip(&segments).all(|(a, b)| a == b)
+        }) {
+            return format!("--set {assignment}");
+        }
+        match self.locations.get(key) {
+            Some((line, column)) => format!("{}:{line}:{column}", self.file.display()),
+            None => self.file.display().to_string(),
+        }
+    }
+
+    fn read(file: &Path, text: &str, overrides: &[String], stages: &[StageConfig]) -> Self {
+        let mut locations = HashMap::new();
+        // The file parsed already as a pipeline, so this parse succeeds; without it, messages
+        // only lose their line numbers.
+        if let Ok(root) = serde_saphyr::from_str::<Spanned<YamlNode>>(text) {
+            root.value.locate("", &mut locations);
+        }
+        let overrides = overrides
+            .iter()
+            .map(|assignment| {
+                let key = assignment.split_once('=').map_or("", |(key, _)| key);
+                let mut path: Vec<String> = key.split('.').map(str::to_string).collect();
+                if path.first().is_some_and(|s| s == "stages")
+                    && let Some(stage) = path
+                        .get(1)
+                        .and_then(|s| s.parse::<usize>().ok())
+                        .and_then(|index| stages.get(index))
+                {
+                    path[1] = stage.name.clone();
+                }
+                (path, assignment.clone())
+            })
+            .collect();
+        Self {
+            file: file.to_path_buf(),
+            locations,
+            overrides,
+        }
+    }
+}
+
+/// A YAML document with the location of every value, to find the line of a key path.
+enum YamlNode {
+    Mapping(Vec<(String, Spanned<YamlNode>)>),
+    Sequence(Vec<Spanned<YamlNode>>),
+    Text(String),
+    OtherScalar,
+}
+
+impl YamlNode {
+    /// Records the location of every value under `prefix`; list items are named by their `name`
+    /// (as stages are addressed) or else by their index.
+    fn locate(&self, prefix: &str, out: &mut HashMap<String, (u64, u64)>) {
+        let mut visit = |segment: &str, child: &Spanned<YamlNode>| {
+            let key = if prefix.is_empty() {
+                segment.to_string()
+            } else {
+                format!("{prefix}.{segment}")
+            };
+            let at = &child.referenced;
+            out.insert(key.clone(), (at.line(), at.column()));
+            child.value.locate(&key, out);
+        };
+        match self {
+            YamlNode::Mapping(entries) => {
+                for (key, value) in entries {
+                    visit(key, value);
+                }
+            }
+            YamlNode::Sequence(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    let name = match &item.value {
+                        YamlNode::Mapping(entries) => {
+                            entries
+                                .iter()
+                                .find_map(|(k, v)| match (k.as_str(), &v.value) {
+                                    ("name", YamlNode::Text(name)) => Some(name.clone()),
+                                    _ => None,
+                                })
+                        }
+                        _ => None,
+                    };
+                    visit(&name.unwrap_or_else(|| index.to_string()), item);
+                }
+            }
+            YamlNode::Text(_) | YamlNode::OtherScalar => {}
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for YamlNode {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NodeVisitor;
+        impl<'de> Visitor<'de> for NodeVisitor {
+            type Value = YamlNode;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<YamlNode, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(YamlNode::Mapping(entries))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<YamlNode, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(YamlNode::Sequence(items))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<YamlNode, E> {
+                Ok(YamlNode::Text(text.to_string()))
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<YamlNode, E> {
+                Ok(YamlNode::OtherScalar)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<YamlNode, E> {
+                Ok(YamlNode::OtherScalar)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<YamlNode, E> {
+                Ok(YamlNode::OtherScalar)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<YamlNode, E> {
+                Ok(YamlNode::OtherScalar)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<YamlNode, E> {
+                Ok(YamlNode::OtherScalar)
+            }
+        }
+        deserializer.deserialize_any(NodeVisitor)
+    }
 }
 
 impl PipelineConfig {
@@ -221,8 +392,18 @@ impl PipelineConfig {
                 message: e.to_string(),
             })?;
         }
+        config.origins = Origins::read(path, &text, overrides, &config.stages);
         config.resolve_paths(path.parent().unwrap_or(Path::new("")));
         Ok(config)
+    }
+
+    /// The error for a file named at `key` that does not exist, naming where the path was given.
+    pub fn missing_file(&self, key: &str, path: &Path) -> ConfigError {
+        ConfigError::MissingFile {
+            origin: self.origins.of(key),
+            key: key.to_string(),
+            path: path.to_path_buf(),
+        }
     }
 
     fn resolve_paths(&mut self, folder: &Path) {
@@ -412,6 +593,21 @@ mod tests {
         assert_eq!(key_of_line("  - kind: cd_score"), Some("kind"));
         assert_eq!(key_of_line("    max_len: three"), Some("max_len"));
         assert_eq!(key_of_line("  - [a, b]"), None);
+    }
+
+    #[test]
+    fn origins_name_the_line_or_the_override() {
+        let text = "name: x\ninputs:\n  a: {format: sst_trees, path: sst/train.txt}\n  b:\n    path: b.txt\nstages:\n  - name: s\n    glove: g.txt\n  - {name: t, glove: h.txt}\n";
+        let origins = Origins::read(Path::new("p.yaml"), text, &[], &[]);
+        assert_eq!(origins.of("inputs.a.path"), "p.yaml:3:32");
+        assert_eq!(origins.of("inputs.b.path"), "p.yaml:5:11");
+        assert_eq!(origins.of("stages.s.glove"), "p.yaml:8:12");
+        assert_eq!(origins.of("stages.t.glove"), "p.yaml:9:22");
+        assert_eq!(origins.of("models.m.weights"), "p.yaml");
+        let overrides = ["inputs.b={path: c.txt}".to_string()];
+        let origins = Origins::read(Path::new("p.yaml"), text, &overrides, &[]);
+        assert_eq!(origins.of("inputs.b.path"), "--set inputs.b={path: c.txt}");
+        assert_eq!(origins.of("inputs.a.path"), "p.yaml:3:32");
     }
 
     #[test]

@@ -126,13 +126,29 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", message(&error));
             let code = error
                 .downcast_ref::<Error>()
                 .map_or(EXIT_RUN_FAILURE, Error::exit_code);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }
+}
+
+/// The error and its causes, leaving out a cause whose text the message already holds: the
+/// library's errors include their source's text, which the chain would repeat.
+fn message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

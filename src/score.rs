@@ -9,7 +9,7 @@ use crate::attribution::{
     attribute_corpus,
 };
 use crate::data::{InputError, read_token_jsonl};
-use crate::io::{ParquetTableWriter, ScoreRecord, ScoresBuilder, scores_schema};
+use crate::io::{ParquetTableWriter, ScoreRecord, ScoresBuilder, check_writable, scores_schema};
 use crate::model::{LstmClassifier, Vocabulary};
 
 /// Sentences scored per parallel batch: large enough to keep every core busy, small enough to
@@ -40,6 +40,7 @@ pub struct ScoreSummary {
 /// Runs the job on the current rayon pool; the output appears only if everything succeeded.
 pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
     let started = Instant::now();
+    check_writable(std::slice::from_ref(&job.output))?;
     let model = LstmClassifier::<f32>::load(&job.model)?;
     let vocab = Vocabulary::load(&job.vocab)?;
     vocab.check_matches(&job.model, model.vocab_size())?;

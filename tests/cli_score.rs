@@ -212,6 +212,31 @@ fn bad_input_exits_2_with_a_precise_message_and_writes_nothing() {
         &["truncated.safetensors", "not a safetensors file"],
     );
 
+    // The output is checked before anything is read: a folder that cannot be created (exit 1),
+    // named, with the model missing too.
+    let unwritable = score_args(
+        path_str(&missing),
+        vocab,
+        path_str(&input),
+        "/proc/cd-pipeline-test/scores.parquet",
+    );
+    let run = cd_pipeline(&unwritable);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: /proc/cd-pipeline-test: cannot create the folder for /proc/cd-pipeline-test/scores.parquet: No such file or directory (os error 2)\n"),
+        "{stderr}"
+    );
+    std::fs::create_dir(&output).unwrap();
+    let run = cd_pipeline(&score_args(model, vocab, path_str(&input), out));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{out}: cannot write: is a folder")),
+        "{stderr}"
+    );
+    std::fs::remove_dir(&output).unwrap();
+
     let mut bogus = score_args(model, vocab, path_str(&input), out);
     bogus.extend(["--convention", "bogus"]);
     let usage = cd_pipeline(&bogus);

@@ -280,10 +280,35 @@ fn yaml_errors_name_the_key_with_line_and_column() {
 #[test]
 fn missing_files_and_mismatched_models_are_named() {
     let ws = Workspace::new();
+    // A missing file names the line that gave its path (or the override), the key (so the input
+    // or model) and the path, once.
+    let missing = ws.path("missing.txt");
+    let yaml = ws
+        .pipeline()
+        .replace("path: trees.txt", "path: missing.txt");
+    ws.assert_rejected(
+        &yaml,
+        &[],
+        &[&format!(
+            "pipeline.yaml:7:11: inputs.trees.path: no such file: {}\n",
+            missing.display()
+        )],
+    );
     ws.assert_rejected(
         &ws.pipeline(),
         &["inputs.trees.path=missing.txt"],
-        &["missing.txt: cannot read"],
+        &[&format!(
+            "error: --set inputs.trees.path=missing.txt: inputs.trees.path: no such file: {}\n",
+            missing.display()
+        )],
+    );
+    let yaml = ws
+        .pipeline()
+        .replace("weights: model.safetensors", "weights: gone.safetensors");
+    ws.assert_rejected(
+        &yaml,
+        &[],
+        &["pipeline.yaml:14:14: models.lstm.weights: no such file: "],
     );
     ws.write("vocab.json", serde_json::to_string(&VOCAB[..5]).unwrap());
     ws.assert_rejected(
@@ -451,4 +476,67 @@ fn inputs_exclude_sentences_of_another_file_then_sample() {
     };
     assert_eq!(lines("part0_sentences"), [1, 4]);
     assert_eq!(lines("part1_sentences"), [3, 5]);
+}
+
+/// Every file in `dir` with its bytes.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).unwrap_or_default();
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn outputs_are_checked_before_any_work_and_published_as_one_unit() {
+    let ws = Workspace::new();
+    ws.write("pipeline.yaml", ws.pipeline());
+    let pipeline = ws.path("pipeline.yaml");
+    let pipeline = pipeline.to_str().unwrap();
+
+    // An output folder that cannot be created fails at once (exit 1), naming the folder and the
+    // table; the malformed trees are never read.
+    ws.write("trees.txt", "(3 (2 It) (4 good)\n");
+    let run = cd_pipeline(&["run", pipeline, "--output", "/proc/cd-pipeline-test/out"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("/proc/cd-pipeline-test/out: cannot create the folder for /proc/cd-pipeline-test/out/reviews_sentences.parquet"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("trees.txt"), "{stderr}");
+    assert_eq!(stderr.matches("os error").count(), 1, "{stderr}");
+
+    // A previous run's tables stay as they are when a destination is a folder: nothing is
+    // published, nothing temporary is left, and the message names the destination.
+    ws.write(
+        "trees.txt",
+        "(3 (2 It) (4 good))\n(1 (2 (2 It) (2 's)) (1 (2 not) (3 good)))\n",
+    );
+    let run = cd_pipeline(&["run", pipeline]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let out = ws.path("out");
+    std::fs::remove_file(out.join("stats.parquet")).unwrap();
+    std::fs::create_dir(out.join("stats.parquet")).unwrap();
+    let before = snapshot(&out);
+    let run = cd_pipeline(&["run", pipeline, "--set", "stages.negations.max_words=5"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: cannot write: is a folder, not a file",
+            out.join("stats.parquet").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&out), before);
 }

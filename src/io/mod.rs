@@ -13,7 +13,7 @@ pub use analysis_tables::{
 pub use corpus_tables::{
     constituents_batch, constituents_schema, sentences_batch, sentences_schema,
 };
-pub use parquet_file::{ParquetTableWriter, PendingTable, write_table};
+pub use parquet_file::{ParquetTableWriter, PendingFile, check_writable, publish_all, write_table};
 pub use scores::{ScoreRecord, ScoresBuilder, scores_schema};
 pub use training_tables::{
     CoefficientRecord, EvalRecord, coefficients_batch, coefficients_schema, model_eval_batch,
@@ -29,9 +29,15 @@ pub const SCHEMA_VERSION: &str = "1";
 /// A table could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot write: {source}")]
     Io {
         path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot create the folder for {file}: {source}")]
+    Folder {
+        path: PathBuf,
+        file: PathBuf,
         source: std::io::Error,
     },
     #[error("{path}: writing Parquet: {source}")]

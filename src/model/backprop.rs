@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::LstmClassifier;
+use super::{LstmClassifier, TENSOR_NAMES};
 use crate::numeric::{Mat, Real, SplitMix64, matmul, simd_dispatch};
 
 /// Trainable parameters in the PyTorch layout, stored flat (row-major), with both LSTM biases kept
@@ -26,17 +26,6 @@ pub struct LstmParameters<R> {
     pub w_out: Vec<R>,
     pub b_out: Vec<R>,
 }
-
-/// Names of the tensors in [`LstmParameters::tensors`] order, as PyTorch names them.
-pub const TENSOR_NAMES: [&str; 7] = [
-    "embed.weight",
-    "lstm.weight_ih_l0",
-    "lstm.weight_hh_l0",
-    "lstm.bias_ih_l0",
-    "lstm.bias_hh_l0",
-    "hidden_to_label.weight",
-    "hidden_to_label.bias",
-];
 
 impl<R: Real> LstmParameters<R> {
     /// PyTorch's default initialisation: LSTM and output layer U(−1/√H, 1/√H) and U(−1/√H, 1/√H)

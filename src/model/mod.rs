@@ -8,10 +8,11 @@ mod safetensors_io;
 mod train;
 mod vocab;
 
-pub use backprop::{Gradients, LstmParameters, TENSOR_NAMES, batch_gradients};
+pub use backprop::{Gradients, LstmParameters, batch_gradients};
 pub use glove::WordVectors;
 pub use logreg::{LogisticRegression, NgramFeatures, SparseExample, fit};
 pub use lstm::{ForwardTrace, LstmClassifier};
+pub use safetensors_io::TENSOR_NAMES;
 pub use train::{CHUNK_ROWS, Example, TrainOptions, TrainRecord, Trained, accuracy, train};
 pub use vocab::{UNKNOWN_TOKEN, Vocabulary, normalize_token};
 
@@ -27,6 +28,11 @@ pub enum ModelError {
     },
     #[error("{path}: not a safetensors file: {message}")]
     Format { path: PathBuf, message: String },
+    #[error(
+        "{path}: tensors {} are not part of a one-layer unidirectional LSTM classifier (embed.weight, lstm.*_l0, hidden_to_label.*); stacked, bidirectional and GRU models are not supported",
+        tensors.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+    )]
+    UnexpectedTensors { path: PathBuf, tensors: Vec<String> },
     #[error("{path}: tensor `{tensor}` is missing")]
     MissingTensor { path: PathBuf, tensor: String },
     #[error("{path}: tensor `{tensor}` has dtype {dtype}; expected F32 or F64")]

@@ -16,6 +16,10 @@ const B_HH: &str = "lstm.bias_hh_l0";
 const W_OUT: &str = "hidden_to_label.weight";
 const B_OUT: &str = "hidden_to_label.bias";
 
+/// Every tensor of the authors' `LSTMSentiment` state_dict, as PyTorch names them: the one table
+/// the loader, the savers and the trainer's parameter order share.
+pub const TENSOR_NAMES: [&str; 7] = [EMBEDDING, W_IH, W_HH, B_IH, B_HH, W_OUT, B_OUT];
+
 impl<R: Real> LstmClassifier<R> {
     /// Loads a model saved from PyTorch (`safetensors.torch.save_file(model.state_dict(), ...)`).
     ///
@@ -31,6 +35,19 @@ impl<R: Real> LstmClassifier<R> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        let mut unexpected: Vec<String> = tensors
+            .names()
+            .into_iter()
+            .filter(|name| !TENSOR_NAMES.contains(name))
+            .map(str::to_string)
+            .collect();
+        if !unexpected.is_empty() {
+            unexpected.sort();
+            return Err(ModelError::UnexpectedTensors {
+                path: path.to_path_buf(),
+                tensors: unexpected,
+            });
+        }
         let reader = TensorReader { path, tensors };
 
         let embedding_shape = reader.shape_of(EMBEDDING)?;
@@ -318,6 +335,16 @@ mod tests {
         assert!(
             load_error(&not_finite)
                 .contains("`lstm.weight_hh_l0` holds a non-finite value at flat index 7")
+        );
+
+        // A second layer's tensors are not silently ignored.
+        let mut stacked = tensors.clone();
+        stacked.insert("lstm.weight_ih_l1", (vec![16, 4], vec![0.0; 64]));
+        stacked.insert("lstm.bias_hh_l1", (vec![16], vec![0.0; 16]));
+        let message = load_error(&stacked);
+        assert!(
+            message.contains("tensors `lstm.bias_hh_l1`, `lstm.weight_ih_l1` are not part of"),
+            "{message}"
         );
 
         let mut bad_output = tensors;

@@ -31,8 +31,8 @@ use crate::attribution::Span;
 use crate::config::{ConfigError, PipelineConfig};
 use crate::data::{Corpus, InputError};
 use crate::io::{
-    OutputError, ParquetTableWriter, PendingTable, constituents_batch, constituents_schema,
-    sentences_batch, sentences_schema, write_table,
+    OutputError, ParquetTableWriter, PendingFile, check_writable, constituents_batch,
+    constituents_schema, publish_all, sentences_batch, sentences_schema, write_table,
 };
 use crate::model::{LstmClassifier, ModelError, Vocabulary};
 
@@ -195,6 +195,17 @@ impl PlanContext<'_> {
         }
     }
 
+    /// A data file named by option `key`, relative to the data directory; a missing file names
+    /// the line (or `--set`) that gave it.
+    pub fn data_file(&self, key: &str, path: &Path) -> Result<PathBuf, ConfigError> {
+        let resolved = self.config.data_dir.join(path);
+        if resolved.is_file() {
+            Ok(resolved)
+        } else {
+            Err(self.config.missing_file(key, &resolved))
+        }
+    }
+
     /// Whether input `name` is SST trees.
     pub fn input_has_trees(&self, name: &str) -> bool {
         self.config
@@ -257,7 +268,7 @@ pub struct RunContext {
     /// Tables kept in memory because a later stage reads them.
     pub tables: HashMap<String, Vec<RecordBatch>>,
     keep_tables: BTreeSet<String>,
-    pending: Vec<PendingTable>,
+    pending: Vec<PendingFile>,
     metadata: Vec<(String, String)>,
 }
 
@@ -392,6 +403,13 @@ impl Pipeline {
         }
         let mut models = BTreeMap::new();
         for (name, model) in &config.models {
+            for (option, path) in [("weights", &model.weights), ("vocab", &model.vocab)] {
+                if !path.is_file() {
+                    return Err(config
+                        .missing_file(&format!("models.{name}.{option}"), path)
+                        .into());
+                }
+            }
             models.insert(
                 name.clone(),
                 LoadedModel::load(&model.weights, &model.vocab)?,
@@ -411,18 +429,20 @@ impl Pipeline {
             let stage_plan = stage.kind.stage().plan(&stage_ref, &context)?;
             plan.push((stage.name.clone(), stage_plan));
         }
-        for input in plan
+        for name in plan
             .iter()
             .flat_map(|(_, p)| p.input.iter().chain(&p.reads_inputs))
         {
-            let input = &config.inputs[input];
-            for path in std::iter::once(&input.path).chain(&input.exclude_in) {
-                if !path.is_file() {
-                    return Err(InputError::Read {
-                        path: path.clone(),
-                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-                    }
-                    .into());
+            let input = &config.inputs[name];
+            let files = [
+                ("path", Some(&input.path)),
+                ("exclude_in", input.exclude_in.as_ref()),
+            ];
+            for (option, path) in files {
+                if let Some(path) = path.filter(|p| !p.is_file()) {
+                    return Err(config
+                        .missing_file(&format!("inputs.{name}.{option}"), path)
+                        .into());
                 }
             }
         }
@@ -508,12 +528,32 @@ impl Pipeline {
         paths
     }
 
+    /// Where training stages keep their models: the file's `model_cache`, else
+    /// `<output_dir>/models`.
+    pub fn model_cache(&self, output_dir: &Path) -> PathBuf {
+        self.config
+            .model_cache
+            .clone()
+            .unwrap_or_else(|| output_dir.join("models"))
+    }
+
+    /// Checks that every file the run writes can be written (and, when a stage trains, that the
+    /// model cache can), before anything is read or computed.
+    fn check_outputs(&self, output_dir: &Path) -> Result<(), OutputError> {
+        let mut destinations = self.table_paths(output_dir);
+        if self.plan.iter().any(|(_, p)| p.trains_model) {
+            destinations.push(self.model_cache(output_dir).join("write-check"));
+        }
+        check_writable(&destinations)
+    }
+
     /// Reads the inputs, runs every stage on the current rayon pool and publishes the tables;
     /// on any error nothing is published.
     pub fn run(self, output_dir: Option<&Path>) -> Result<RunSummary, Error> {
         let started = Instant::now();
         let output_dir =
             output_dir.map_or_else(|| self.config.output_dir.clone(), Path::to_path_buf);
+        self.check_outputs(&output_dir)?;
         let mut corpora = BTreeMap::new();
         let mut excluded: Vec<(&PathBuf, crate::data::Format, Corpus)> = Vec::new();
         for input in self.used_inputs() {
@@ -547,6 +587,12 @@ impl Pipeline {
                 "read input {input} from {}",
                 config.path.display()
             );
+            if corpus.sentences.is_empty() {
+                tracing::warn!(
+                    "input {input} has no sentences ({}): its stages produce empty tables",
+                    config.path.display()
+                );
+            }
             corpora.insert(input, corpus);
         }
         let keep_tables = self
@@ -558,12 +604,8 @@ impl Pipeline {
             output_dir: output_dir.clone(),
             data_dir: self.config.data_dir.clone(),
             corpora,
+            model_cache: self.model_cache(&output_dir),
             models: self.models,
-            model_cache: self
-                .config
-                .model_cache
-                .clone()
-                .unwrap_or_else(|| output_dir.join("models")),
             scores: HashMap::new(),
             phrases: HashMap::new(),
             coefficients: HashMap::new(),
@@ -590,11 +632,7 @@ impl Pipeline {
                 stage_ref.kind
             );
         }
-        let mut tables = Vec::new();
-        for pending in context.pending {
-            tables.push(pending.destination().to_path_buf());
-            pending.publish()?;
-        }
+        let tables = publish_all(context.pending)?;
         Ok(RunSummary {
             tables,
             seconds: started.elapsed().as_secs_f64(),

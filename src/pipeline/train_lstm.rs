@@ -135,13 +135,7 @@ impl Stage for TrainLstmStage {
             });
         }
         if let Some(glove) = &self.glove {
-            let path = context.config.data_dir.join(glove);
-            if !path.is_file() {
-                return Err(ConfigError::Invalid {
-                    key: stage.key("glove"),
-                    message: format!("no such file: {}", path.display()),
-                });
-            }
+            context.data_file(&stage.key("glove"), glove)?;
         }
         Ok(training_plan(
             format!(
