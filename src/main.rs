@@ -39,11 +39,12 @@ struct RunArgs {
     /// Write the tables here instead of the file's `output_dir`.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
+    /// Worker threads, at least 1 (default: all cores). Results do not depend on it.
+    #[arg(long, value_parser = thread_count)]
     threads: Option<usize>,
-    /// Override a value of the file, e.g. `models.lstm.weights=/models/m.safetensors` or
-    /// `stages.scores.conventions=[paper, acd]` (stages by name or index). Repeatable.
+    /// Override a value of the file, written in YAML, e.g. `stages.lstm.seed=2` or
+    /// `models.mine={weights: /models/m.safetensors, vocab: /models/vocab.json}` (stages by name or
+    /// index). Repeatable.
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     overrides: Vec<String>,
 }
@@ -80,8 +81,8 @@ struct ScoreArgs {
     /// Output Parquet file (written to a temporary name, then renamed into place).
     #[arg(long)]
     output: PathBuf,
-    /// Worker threads (default: all cores).
-    #[arg(long)]
+    /// Worker threads, at least 1 (default: all cores). Results do not depend on it.
+    #[arg(long, value_parser = thread_count)]
     threads: Option<usize>,
 }
 
@@ -164,7 +165,7 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     let output = args
         .output
         .unwrap_or_else(|| pipeline.config.output_dir.clone());
-    print!("{}", pipeline.describe(&output));
+    print!("{}", pipeline.describe(&output)?);
     Ok(())
 }
 
@@ -181,6 +182,15 @@ fn run_pipeline(args: RunArgs) -> anyhow::Result<()> {
         "pipeline done"
     );
     Ok(())
+}
+
+/// `--threads`: a positive number; 0 is refused rather than given a meaning of its own.
+fn thread_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (leave --threads out to use every core)".into()),
+        Ok(threads) => Ok(threads),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {

@@ -1,6 +1,6 @@
 //! `cd-pipeline score`: CD scores for every requested span of pre-tokenised sentences.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::Error;
@@ -8,7 +8,7 @@ use crate::attribution::{
     Attribution, ContextualDecomposition, Convention, SentenceAttribution, Span, SpanSet,
     attribute_corpus,
 };
-use crate::data::{InputError, read_token_jsonl};
+use crate::data::read_token_jsonl;
 use crate::io::{ParquetTableWriter, ScoreRecord, ScoresBuilder, check_writable, scores_schema};
 use crate::model::{LstmClassifier, Vocabulary};
 
@@ -45,11 +45,23 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
     let vocab = Vocabulary::load(&job.vocab)?;
     vocab.check_matches(&job.model, model.vocab_size())?;
     let sentences = read_token_jsonl(&job.input)?;
-    let ids = encode(
+    if sentences.is_empty() {
+        tracing::warn!(
+            "{} has no sentences: the table will be empty",
+            job.input.display()
+        );
+    }
+    let encoded = vocab.encode(
         sentences.iter().map(|s| (s.line, s.tokens.as_slice())),
-        &vocab,
         &job.input,
     )?;
+    tracing::info!(
+        "{} with the vocabulary {}: {}",
+        job.input.display(),
+        job.vocab.display(),
+        encoded.coverage.describe()
+    );
+    let ids = encoded.ids;
     tracing::info!(
         sentences = sentences.len(),
         hidden = model.hidden_size(),
@@ -80,6 +92,11 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         &[
             ("conventions", conventions),
             ("model", job.model.display().to_string()),
+            ("tokens", encoded.coverage.tokens.to_string()),
+            (
+                "unknown_tokens",
+                encoded.coverage.unknown_tokens().to_string(),
+            ),
         ],
     )?;
     let mut builder = ScoresBuilder::default();
@@ -140,30 +157,13 @@ pub fn attribute_in_chunks(
         for result in &mut results {
             result.sentence += offset;
         }
+        tracing::debug!(
+            "attributed sentences {}-{} of {}",
+            offset + 1,
+            offset + chunk_ids.len(),
+            ids.len()
+        );
         on_chunk(&results)?;
     }
     Ok(())
-}
-
-/// Maps every token of `(line, tokens)` sentences to its embedding row; an unknown token names the
-/// file, line and position.
-pub fn encode<'a>(
-    sentences: impl IntoIterator<Item = (usize, &'a [String])>,
-    vocab: &Vocabulary,
-    path: &Path,
-) -> Result<Vec<Vec<usize>>, InputError> {
-    sentences
-        .into_iter()
-        .map(|(line, tokens)| {
-            tokens
-                .iter()
-                .enumerate()
-                .map(|(k, token)| {
-                    vocab.lookup(token).map_err(|e| {
-                        InputError::invalid(path, line, format!("tokens[{k}]"), e.to_string())
-                    })
-                })
-                .collect()
-        })
-        .collect()
 }

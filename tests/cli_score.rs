@@ -80,7 +80,7 @@ fn score_writes_the_authors_cd_values_to_parquet() {
         .b_out()
         .to_vec();
     let (batches, metadata) = read_parquet(&output);
-    assert!(metadata.contains(&("schema_version".to_string(), "1".to_string())));
+    assert!(metadata.contains(&("schema_version".to_string(), "2".to_string())));
     let mut rows = 0;
     for batch in &batches {
         let column = |name: &str| batch.column_by_name(name).unwrap().clone();

@@ -67,6 +67,8 @@ fn sst_negation_pipeline_over_dev_trees() {
     let pipeline = Path::new(REPO).join("pipelines/sst_negation.yaml");
     let sets = [
         format!("data_dir={}", data.display()),
+        // The shared folder's name of the GloVe file `data/setup.sh` links.
+        "stages.lstm.glove=glove/glove.6B.50d.sst_yelp.txt.gz".to_string(),
         "inputs.sst_train.path=sst/dev.txt".to_string(),
         "inputs.sst_train.split=dev".to_string(),
         format!("models.random.weights={}", weights.display()),

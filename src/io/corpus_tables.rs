@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{ListBuilder, StringBuilder};
-use arrow_array::{ArrayRef, Int8Array, Int32Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Int8Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::{OutputError, arrow_error, to_i32};
@@ -143,4 +143,72 @@ pub fn constituents_batch(corpus: &Corpus) -> Result<Option<RecordBatch>, Output
 /// SST fine labels are 0-4.
 fn fine_i8(label: u8) -> i8 {
     i8::try_from(label).expect("fine labels are 0-4")
+}
+
+/// Column layout of `vocabulary_coverage` (documented in `schemas/vocabulary_coverage.yaml`).
+pub fn vocabulary_coverage_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("dataset", DataType::Utf8, false),
+        Field::new("model", DataType::Utf8, false),
+        Field::new("vocabulary", DataType::Utf8, false),
+        Field::new("sentences", DataType::Int64, false),
+        Field::new("tokens", DataType::Int64, false),
+        Field::new("unknown_tokens", DataType::Int64, false),
+        Field::new("unknown_types", DataType::Int64, false),
+        Field::new(
+            "most_frequent_unknown",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, false))),
+            false,
+        ),
+    ]))
+}
+
+/// One row of `vocabulary_coverage`: an input encoded with a model's vocabulary.
+#[derive(Debug, Clone)]
+pub struct CoverageRecord<'a> {
+    pub dataset: &'a str,
+    pub model: &'a str,
+    pub vocabulary: &'a std::path::Path,
+    pub coverage: &'a crate::model::Coverage,
+}
+
+/// The unknown tokens listed per row of `vocabulary_coverage`.
+const LISTED_UNKNOWN: usize = 20;
+
+pub fn vocabulary_coverage_batch(rows: &[CoverageRecord<'_>]) -> Result<RecordBatch, OutputError> {
+    let count = |f: &dyn Fn(&CoverageRecord<'_>) -> usize| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter()
+                .map(|r| i64::try_from(f(r)).expect("counts fit in i64")),
+        ))
+    };
+    let mut listed = ListBuilder::new(StringBuilder::new()).with_field(Field::new(
+        "item",
+        DataType::Utf8,
+        false,
+    ));
+    for row in rows {
+        listed.append_value(
+            row.coverage
+                .most_frequent_unknown(LISTED_UNKNOWN)
+                .into_iter()
+                .map(Some),
+        );
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.dataset),
+        )),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.model))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.vocabulary.display().to_string()),
+        )),
+        count(&|r| r.coverage.sentences),
+        count(&|r| r.coverage.tokens),
+        count(&|r| r.coverage.unknown_tokens()),
+        count(&|r| r.coverage.unknown.len()),
+        Arc::new(listed.finish()),
+    ];
+    RecordBatch::try_new(vocabulary_coverage_schema(), columns)
+        .map_err(arrow_error("vocabulary_coverage"))
 }

@@ -11,7 +11,8 @@ pub use analysis_tables::{
     negation_interactions_batch, negation_interactions_schema,
 };
 pub use corpus_tables::{
-    constituents_batch, constituents_schema, sentences_batch, sentences_schema,
+    CoverageRecord, constituents_batch, constituents_schema, sentences_batch, sentences_schema,
+    vocabulary_coverage_batch, vocabulary_coverage_schema,
 };
 pub use parquet_file::{ParquetTableWriter, PendingFile, check_writable, publish_all, write_table};
 pub use scores::{ScoreRecord, ScoresBuilder, scores_schema};
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 
 /// Version of the output table layouts, written to every file's key-value metadata; bumped
 /// whenever a column is added, removed or changes meaning.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// A table could not be written.
 #[derive(Debug, thiserror::Error)]

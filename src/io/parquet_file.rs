@@ -49,6 +49,7 @@ pub fn check_writable(destinations: &[PathBuf]) -> Result<(), OutputError> {
         File::create(&probe).map_err(io_error(destination))?;
         // The probe is empty and ours; failing to remove it is reported like any write failure.
         std::fs::remove_file(&probe).map_err(io_error(destination))?;
+        tracing::debug!("{} can be written", destination.display());
     }
     Ok(())
 }
@@ -284,6 +285,7 @@ fn publish_all_with(
         }
     }
     for file in &mut files {
+        tracing::debug!("published {}", file.destination.display());
         file.temporary = PathBuf::new();
     }
     Ok(files.iter().map(|f| f.destination.clone()).collect())

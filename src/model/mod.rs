@@ -14,7 +14,7 @@ pub use logreg::{LogisticRegression, NgramFeatures, SparseExample, fit};
 pub use lstm::{ForwardTrace, LstmClassifier};
 pub use safetensors_io::TENSOR_NAMES;
 pub use train::{CHUNK_ROWS, Example, TrainOptions, TrainRecord, Trained, accuracy, train};
-pub use vocab::{UNKNOWN_TOKEN, Vocabulary, normalize_token};
+pub use vocab::{Coverage, Encoded, UNKNOWN_TOKEN, Vocabulary, normalize_token};
 
 use std::path::PathBuf;
 

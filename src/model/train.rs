@@ -193,6 +193,15 @@ fn epoch_batches(examples: &[Example], batch_size: usize, rng: &mut SplitMix64) 
     batches
 }
 
+/// The number of batches [`epoch_batches`] cuts, the same in every epoch.
+fn batches_per_epoch(examples: &[Example], batch_size: usize) -> usize {
+    let mut per_length: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for example in examples {
+        *per_length.entry(example.ids.len()).or_default() += 1;
+    }
+    per_length.values().map(|n| n.div_ceil(batch_size)).sum()
+}
+
 /// Trains from `initial`, returning the parameters with the best dev accuracy seen.
 pub fn train(
     initial: LstmParameters<f32>,
@@ -213,6 +222,7 @@ pub fn train(
         log: Vec::new(),
     };
     let (mut iteration, mut loss, mut correct, mut seen) = (0, 0.0, 0, 0);
+    let total_iterations = options.epochs * batches_per_epoch(train, options.batch_size);
     for epoch in 1..=options.epochs {
         let batches = epoch_batches(train, options.batch_size, &mut rng);
         for (k, batch) in batches.iter().enumerate() {
@@ -248,6 +258,12 @@ pub fn train(
                 embedding_gradient[id * width..(id + 1) * width].fill(0.0);
             }
             iteration += 1;
+            if iteration % 100 == 0 {
+                tracing::debug!(
+                    "training: iteration {iteration} of {total_iterations}, mean loss since the last dev check {:.4}",
+                    loss / seen.max(1) as f64
+                );
+            }
             if let (Some(decay), Some(averaged)) = (options.average, averaged.as_mut()) {
                 let warm = (1.0 + iteration as f64) / (10.0 + iteration as f64);
                 moving_average(averaged, &parameters, decay.min(warm) as f32);
@@ -266,10 +282,9 @@ pub fn train(
                 });
                 tracing::info!(
                     epoch,
-                    iteration,
                     loss = format!("{:.4}", loss / seen.max(1) as f64),
                     dev_accuracy = format!("{:.4}", dev_accuracy),
-                    "training"
+                    "training: iteration {iteration} of {total_iterations}"
                 );
                 (loss, correct, seen) = (0.0, 0, 0);
                 if dev_accuracy > trained.best_dev_accuracy {
@@ -320,6 +335,16 @@ mod tests {
         let trained = train(parameters(), &toy(2000, 1), &toy(300, 2), &OPTIONS);
         assert!(trained.best_dev_accuracy > 0.95, "{:?}", trained.log);
         assert!(trained.log.first().unwrap().loss > trained.log.last().unwrap().loss);
+    }
+
+    #[test]
+    fn every_epoch_cuts_the_same_number_of_batches() {
+        let data = toy(600, 5);
+        let mut rng = SplitMix64(1);
+        let expected = batches_per_epoch(&data, 40);
+        for _ in 0..3 {
+            assert_eq!(epoch_batches(&data, 40, &mut rng).len(), expected);
+        }
     }
 
     #[test]

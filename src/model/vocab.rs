@@ -1,9 +1,10 @@
 //! Token vocabularies: a JSON list of tokens whose index is the embedding row.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::ModelError;
+use crate::data::InputError;
 
 /// The token that unknown words map to, when the vocabulary has it.
 pub const UNKNOWN_TOKEN: &str = "<unk>";
@@ -97,15 +98,52 @@ impl Vocabulary {
 
     /// The embedding row of a raw token after [`normalize_token`], falling back to `<unk>`.
     pub fn lookup(&self, raw: &str) -> Result<usize, UnknownToken> {
+        self.resolve(raw).map(|(row, _)| row)
+    }
+
+    /// The row of a raw token, and its normalised form when that was not in the vocabulary and
+    /// the token went to `<unk>`.
+    fn resolve(&self, raw: &str) -> Result<(usize, Option<String>), UnknownToken> {
         let normalized = normalize_token(raw);
-        match self.index.get(&normalized).copied().or(self.unknown) {
-            Some(row) => Ok(row),
+        if let Some(&row) = self.index.get(&normalized) {
+            return Ok((row, None));
+        }
+        match self.unknown {
+            Some(row) => Ok((row, Some(normalized))),
             None => Err(UnknownToken {
                 token: raw.to_string(),
                 normalized,
                 vocabulary: self.path.display().to_string(),
             }),
         }
+    }
+
+    /// Maps every token of `(line, tokens)` sentences of the file `path` to its embedding row,
+    /// counting the tokens that fell back to `<unk>`; a token that cannot be mapped names the file,
+    /// line and position.
+    pub fn encode<'a>(
+        &self,
+        sentences: impl IntoIterator<Item = (usize, &'a [String])>,
+        path: &Path,
+    ) -> Result<Encoded, InputError> {
+        let mut coverage = Coverage::default();
+        let mut ids = Vec::new();
+        for (line, tokens) in sentences {
+            coverage.sentences += 1;
+            coverage.tokens += tokens.len();
+            let mut row_ids = Vec::with_capacity(tokens.len());
+            for (k, token) in tokens.iter().enumerate() {
+                let (row, unknown) = self.resolve(token).map_err(|e| {
+                    InputError::invalid(path, line, format!("tokens[{k}]"), e.to_string())
+                })?;
+                if let Some(normalized) = unknown {
+                    *coverage.unknown.entry(normalized).or_default() += 1;
+                }
+                row_ids.push(row);
+            }
+            ids.push(row_ids);
+        }
+        Ok(Encoded { ids, coverage })
     }
 
     /// Checks that this vocabulary indexes exactly the rows of a model's embedding.
@@ -124,6 +162,58 @@ impl Vocabulary {
                 embedding_rows,
             })
         }
+    }
+}
+
+/// Sentences as embedding rows, and how many of their tokens the vocabulary did not know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    pub ids: Vec<Vec<usize>>,
+    pub coverage: Coverage,
+}
+
+/// What the vocabulary made of an input's tokens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Coverage {
+    pub sentences: usize,
+    pub tokens: usize,
+    /// Normalised tokens mapped to `<unk>`, with their number of occurrences.
+    pub unknown: BTreeMap<String, usize>,
+}
+
+impl Coverage {
+    /// Occurrences of tokens mapped to `<unk>`.
+    pub fn unknown_tokens(&self) -> usize {
+        self.unknown.values().sum()
+    }
+
+    /// The `n` most frequent unknown tokens, the most frequent first (ties alphabetically).
+    pub fn most_frequent_unknown(&self, n: usize) -> Vec<String> {
+        let mut counted: Vec<(&String, &usize)> = self.unknown.iter().collect();
+        counted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        counted
+            .into_iter()
+            .take(n)
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
+    /// One line for the log: how many tokens were unknown, and the most frequent of them.
+    pub fn describe(&self) -> String {
+        let unknown = self.unknown_tokens();
+        if unknown == 0 {
+            return format!(
+                "all {} tokens of {} sentences known",
+                self.tokens, self.sentences
+            );
+        }
+        format!(
+            "{unknown} of {} tokens ({:.2} %, {} distinct) mapped to <unk>; most frequent: {}",
+            self.tokens,
+            100.0 * unknown as f64 / self.tokens as f64,
+            self.unknown.len(),
+            self.most_frequent_unknown(8).join(" ")
+        )
     }
 }
 
@@ -156,6 +246,48 @@ mod tests {
         let err = without.lookup("Zebra").unwrap_err();
         assert_eq!(err.normalized, "zebra");
         assert!(err.to_string().contains("v.json"));
+    }
+
+    #[test]
+    fn encoding_counts_the_unknown_tokens() {
+        let vocab = Vocabulary::from_tokens(
+            Path::new("v.json"),
+            vec!["<unk>".into(), "good".into(), "film".into()],
+        )
+        .unwrap();
+        let sentences: [Vec<String>; 2] = [
+            vec!["Good".into(), "zebra".into(), "film".into()],
+            vec!["yak".into(), "zebra".into()],
+        ];
+        let encoded = vocab
+            .encode(
+                sentences
+                    .iter()
+                    .enumerate()
+                    .map(|(k, s)| (k + 1, s.as_slice())),
+                Path::new("in.jsonl"),
+            )
+            .unwrap();
+        assert_eq!(encoded.ids, [vec![1, 0, 2], vec![0, 0]]);
+        assert_eq!(
+            (encoded.coverage.sentences, encoded.coverage.tokens),
+            (2, 5)
+        );
+        assert_eq!(encoded.coverage.unknown_tokens(), 3);
+        assert_eq!(encoded.coverage.most_frequent_unknown(5), ["zebra", "yak"]);
+        let without = Vocabulary::from_tokens(Path::new("v.json"), vec!["good".into()]).unwrap();
+        let error = without
+            .encode(
+                std::iter::once((4, sentences[1].as_slice())),
+                Path::new("in.jsonl"),
+            )
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("in.jsonl:4: tokens[0]: token `yak`"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -159,10 +159,10 @@ impl Stage for CdScoreStage {
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
+        let ids = &context.encode(&self.input, &self.model)?;
         let mut writer = context.table_writer(stage, scores_schema())?;
         let keep = context.keeps_table(stage);
         let corpus = context.corpus(&self.input);
-        let ids = &context.encode(&self.input, &self.model)?;
         let model = &context.models[&self.model].model;
         let mut conventions: Vec<Convention> = Vec::new();
         for &c in &self.conventions {

@@ -31,10 +31,14 @@ use crate::attribution::Span;
 use crate::config::{ConfigError, PipelineConfig};
 use crate::data::{Corpus, InputError};
 use crate::io::{
-    OutputError, ParquetTableWriter, PendingFile, check_writable, constituents_batch,
-    constituents_schema, publish_all, sentences_batch, sentences_schema, write_table,
+    CoverageRecord, OutputError, ParquetTableWriter, PendingFile, check_writable,
+    constituents_batch, constituents_schema, publish_all, sentences_batch, sentences_schema,
+    vocabulary_coverage_batch, vocabulary_coverage_schema, write_table,
 };
-use crate::model::{LstmClassifier, ModelError, Vocabulary};
+use crate::model::{Coverage, LstmClassifier, ModelError, Vocabulary};
+
+/// The run's table of what each vocabulary made of each input (`schemas/vocabulary_coverage.yaml`).
+const COVERAGE_TABLE: &str = "vocabulary_coverage.parquet";
 
 /// One stage kind: checks its options against the pipeline, then runs.
 pub trait Stage: fmt::Debug {
@@ -48,6 +52,25 @@ pub trait Stage: fmt::Debug {
 
     /// Computes the stage's artifacts and writes its table (pending until the run succeeds).
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error>;
+
+    /// For a stage that trains a model: where `model_cache` keeps it, and whether it is there
+    /// already (a run then reuses it). Reads the files the model is trained from, to hash them.
+    fn cached_model(
+        &self,
+        _stage: &StageRef<'_>,
+        _config: &PipelineConfig,
+        _model_cache: &Path,
+    ) -> Result<Option<CachedModel>, Error> {
+        Ok(None)
+    }
+}
+
+/// A training stage's entry in the model cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedModel {
+    pub folder: PathBuf,
+    /// Whether the entry is complete, so that a run reuses it instead of training.
+    pub present: bool,
 }
 
 /// Generates [`StageKind`] (the options of every kind) and the YAML kind names from one line per
@@ -252,9 +275,8 @@ pub struct ScoreIndex {
 
 /// Everything a stage can use while running.
 pub struct RunContext {
+    pub config: PipelineConfig,
     pub output_dir: PathBuf,
-    /// The pipeline's data directory, for stage options that name data files.
-    pub data_dir: PathBuf,
     pub corpora: BTreeMap<String, Corpus>,
     /// Models under `models` and models trained by earlier stages (under the stage's name).
     pub models: BTreeMap<String, LoadedModel>,
@@ -267,6 +289,8 @@ pub struct RunContext {
     pub coefficients: HashMap<String, HashMap<String, f64>>,
     /// Tables kept in memory because a later stage reads them.
     pub tables: HashMap<String, Vec<RecordBatch>>,
+    /// What each model's vocabulary made of each input it encoded.
+    coverage: BTreeMap<(String, String), Coverage>,
     keep_tables: BTreeSet<String>,
     pending: Vec<PendingFile>,
     metadata: Vec<(String, String)>,
@@ -277,18 +301,25 @@ impl RunContext {
         &self.corpora[name]
     }
 
-    /// The token ids of an input under a model's vocabulary; an unknown token (in a vocabulary
-    /// without `<unk>`) names the file, line and position.
-    pub fn encode(&self, input: &str, model: &str) -> Result<Vec<Vec<usize>>, InputError> {
-        let corpus = self.corpus(input);
-        crate::score::encode(
+    /// The token ids of an input under a model's vocabulary, its unknown tokens logged and counted
+    /// for the run's `vocabulary_coverage` table; a token that has no row (in a vocabulary without
+    /// `<unk>`) names the file, line and position.
+    pub fn encode(&mut self, input: &str, model: &str) -> Result<Vec<Vec<usize>>, InputError> {
+        let corpus = &self.corpora[input];
+        let encoded = self.models[model].vocab.encode(
             corpus
                 .sentences
                 .iter()
                 .map(|s| (s.line, s.tokens.as_slice())),
-            &self.models[model].vocab,
             &corpus.path,
-        )
+        )?;
+        tracing::info!(
+            "input {input} with the vocabulary of model {model}: {}",
+            encoded.coverage.describe()
+        );
+        self.coverage
+            .insert((input.to_string(), model.to_string()), encoded.coverage);
+        Ok(encoded.ids)
     }
 
     /// Starts a stage's table `<output>/<stage>.parquet`, to be streamed into and handed to
@@ -388,6 +419,13 @@ impl Pipeline {
     /// Parses the file, applies overrides, loads the models and plans every stage.
     pub fn open(path: &Path, overrides: &[String]) -> Result<Self, Error> {
         let config = PipelineConfig::load(path, overrides)?;
+        tracing::debug!(
+            data_dir = %config.data_dir.display(),
+            output_dir = %config.output_dir.display(),
+            "read pipeline {} from {}",
+            config.name,
+            path.display()
+        );
         let mut names = BTreeSet::new();
         for stage in &config.stages {
             if !names.insert(stage.name.as_str()) {
@@ -427,6 +465,7 @@ impl Pipeline {
                 earlier: &plan,
             };
             let stage_plan = stage.kind.stage().plan(&stage_ref, &context)?;
+            tracing::debug!("planned stage {}: {}", stage.name, stage_plan.summary);
             plan.push((stage.name.clone(), stage_plan));
         }
         for name in plan
@@ -466,13 +505,27 @@ impl Pipeline {
     }
 
     /// The plan as text: inputs, models, stages and the tables they write.
-    pub fn describe(&self, output_dir: &Path) -> String {
+    pub fn describe(&self, output_dir: &Path) -> Result<String, Error> {
         let mut text = format!("pipeline {} ({})\n", self.config.name, self.path.display());
         text += "inputs:\n";
         for input in self.used_inputs() {
             let config = &self.config.inputs[&input];
             let format = config.format(&input).map_or("?", |format| format.name());
-            text += &format!("  {input}: {format} {}\n", config.path.display());
+            text += &format!("  {input}: {format} {}", config.path.display());
+            if let Some(split) = &config.split {
+                text += &format!(", split {split}");
+            }
+            if let Some(other) = &config.exclude_in {
+                text += &format!(", without the sentences of {}", other.display());
+            }
+            if let Some(sample) = config.sample {
+                text += &format!(
+                    ", then every {} sentence from position {}",
+                    ordinal(sample.every),
+                    sample.offset
+                );
+            }
+            text += "\n";
         }
         text += "models:\n";
         for (name, loaded) in &self.models {
@@ -486,9 +539,29 @@ impl Pipeline {
                 m.num_classes()
             );
         }
-        for (name, plan) in &self.plan {
-            if plan.trains_model {
-                text += &format!("  {name}: trained by stage {name}\n");
+        let cache = self.model_cache(output_dir);
+        for stage in &self.config.stages {
+            let stage_ref = StageRef {
+                name: &stage.name,
+                kind: stage.kind.name(),
+            };
+            if let Some(cached) =
+                stage
+                    .kind
+                    .stage()
+                    .cached_model(&stage_ref, &self.config, &cache)?
+            {
+                let status = if cached.present {
+                    "in the model cache: will be reused"
+                } else {
+                    "not in the model cache: will be trained"
+                };
+                text += &format!(
+                    "  {}: trained by stage {}, {status} ({})\n",
+                    stage.name,
+                    stage.name,
+                    cached.folder.display()
+                );
             }
         }
         text += "stages:\n";
@@ -499,7 +572,7 @@ impl Pipeline {
         for table in self.table_paths(output_dir) {
             text += &format!("  {}\n", table.display());
         }
-        text
+        Ok(text)
     }
 
     fn used_inputs(&self) -> BTreeSet<String> {
@@ -524,6 +597,13 @@ impl Pipeline {
             for (suffix, _) in &plan.extra_tables {
                 paths.push(output_dir.join(format!("{name}_{suffix}.parquet")));
             }
+        }
+        if self
+            .plan
+            .iter()
+            .any(|(_, p)| p.input.is_some() && p.model.is_some())
+        {
+            paths.push(output_dir.join(COVERAGE_TABLE));
         }
         paths
     }
@@ -602,7 +682,7 @@ impl Pipeline {
             .collect();
         let mut context = RunContext {
             output_dir: output_dir.clone(),
-            data_dir: self.config.data_dir.clone(),
+            config: self.config.clone(),
             corpora,
             model_cache: self.model_cache(&output_dir),
             models: self.models,
@@ -610,6 +690,7 @@ impl Pipeline {
             phrases: HashMap::new(),
             coefficients: HashMap::new(),
             tables: HashMap::new(),
+            coverage: BTreeMap::new(),
             keep_tables,
             pending: Vec::new(),
             metadata: vec![
@@ -632,12 +713,55 @@ impl Pipeline {
                 stage_ref.kind
             );
         }
+        write_coverage_table(&mut context)?;
         let tables = publish_all(context.pending)?;
         Ok(RunSummary {
             tables,
             seconds: started.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// "2nd", "3rd", "11th", ...
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+/// The run's `vocabulary_coverage` table, when a stage encoded an input with a model.
+fn write_coverage_table(context: &mut RunContext) -> Result<(), OutputError> {
+    if context.coverage.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<CoverageRecord<'_>> = context
+        .coverage
+        .iter()
+        .map(|((input, model), coverage)| CoverageRecord {
+            dataset: input,
+            model,
+            vocabulary: context.models[model].vocab.path(),
+            coverage,
+        })
+        .collect();
+    let metadata: Vec<(&str, String)> = context
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    let table = write_table(
+        &context.output_dir.join(COVERAGE_TABLE),
+        vocabulary_coverage_schema(),
+        &[vocabulary_coverage_batch(&rows)?],
+        &metadata,
+    )?;
+    context.pending.push(table);
+    Ok(())
 }
 
 /// The `<input>_sentences` and `<input>_constituents` tables of every input read.

@@ -82,8 +82,12 @@ impl Stage for TrainLogregStage {
         }
         Ok(training_plan(
             format!(
-                "train_logreg: logistic regression on 1- to {}-grams of {}, L2 chosen on {} among {} strengths -> {}.parquet, {}_eval.parquet",
-                self.max_n,
+                "train_logreg: logistic regression on {} of {}, L2 chosen on {} among {} strengths -> {}.parquet, {}_eval.parquet",
+                if self.max_n == 1 {
+                    "a bag of words".to_string()
+                } else {
+                    format!("1- to {}-grams", self.max_n)
+                },
                 self.train,
                 self.dev,
                 self.l2.len(),

@@ -12,9 +12,9 @@ use super::examples::{
     LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts,
     write_evaluations,
 };
-use super::{LoadedModel, PlanContext, RunContext, Stage, StagePlan, StageRef};
+use super::{CachedModel, LoadedModel, PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, PipelineConfig};
 use crate::data::{Corpus, InputError};
 use crate::io::{EvalRecord, OutputError, train_log_batch, train_log_schema};
 use crate::model::{
@@ -84,6 +84,10 @@ fn default_seed() -> u64 {
 fn default_eval_every() -> usize {
     1000
 }
+
+/// The file of a cached model that records how it was trained; written last, so a folder that has
+/// it is complete.
+const TRAINING_RECORD: &str = "training.json";
 
 /// What `training.json` in the cache records.
 #[derive(Debug, Serialize, Deserialize)]
@@ -157,36 +161,48 @@ impl Stage for TrainLstmStage {
         ))
     }
 
+    fn cached_model(
+        &self,
+        stage: &StageRef<'_>,
+        config: &PipelineConfig,
+        model_cache: &Path,
+    ) -> Result<Option<CachedModel>, Error> {
+        let folder = model_cache.join(format!("{}-{}", stage.name, &self.cache_key(config)?[..16]));
+        Ok(Some(CachedModel {
+            present: folder.join(TRAINING_RECORD).is_file(),
+            folder,
+        }))
+    }
+
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
-        let glove = self.glove.as_ref().map(|p| {
-            if p.is_relative() {
-                context.data_dir.join(p)
-            } else {
-                p.clone()
-            }
-        });
-        let key = self.cache_key(context, glove.as_deref())?;
+        let key = self.cache_key(&context.config)?;
         let folder = context
             .model_cache
             .join(format!("{}-{}", stage.name, &key[..16]));
-        let reused = folder.join("training.json").is_file();
+        let record_path = folder.join(TRAINING_RECORD);
+        let reused = record_path.is_file();
         let record: TrainingRecord = if reused {
             tracing::info!(
-                "stage {}: reusing the model in {}",
+                "stage {}: reusing the model in {} (trained from the same options and data)",
                 stage.name,
                 folder.display()
             );
-            let text = std::fs::read_to_string(folder.join("training.json")).map_err(|source| {
-                OutputError::Io {
-                    path: folder.join("training.json"),
+            let text =
+                std::fs::read_to_string(&record_path).map_err(|source| InputError::Read {
+                    path: record_path.clone(),
                     source,
-                }
-            })?;
+                })?;
             serde_json::from_str(&text).map_err(|e| {
-                InputError::invalid(folder.join("training.json"), 1, "training", e.to_string())
+                InputError::invalid(&record_path, e.line(), "training", e.to_string())
             })?
         } else {
-            self.train_into(stage, context, glove.as_deref(), &key, &folder)?
+            let record = self.train_into(stage, context, &key, &folder)?;
+            tracing::info!(
+                "stage {}: model saved to {} (PyTorch layout, with vocab.json and {TRAINING_RECORD})",
+                stage.name,
+                folder.join("model.safetensors").display()
+            );
+            record
         };
         let loaded = LoadedModel::load(
             &folder.join("model.safetensors"),
@@ -223,8 +239,9 @@ impl Stage for TrainLstmStage {
 }
 
 impl TrainLstmStage {
-    /// FNV-1a (128-bit) of the trainer version, the options and the bytes of every file read.
-    fn cache_key(&self, context: &RunContext, glove: Option<&Path>) -> Result<String, Error> {
+    /// FNV-1a (128-bit) of the trainer version, the options, how each input is read (format,
+    /// split, tokenizer, length limit, sample) and the bytes of every file read.
+    fn cache_key(&self, config: &PipelineConfig) -> Result<String, Error> {
         let mut hash = Fnv128::default();
         hash.write(TRAINER_VERSION.as_bytes());
         hash.write(
@@ -232,12 +249,23 @@ impl TrainLstmStage {
                 .expect("options serialise")
                 .as_bytes(),
         );
-        let mut files: Vec<PathBuf> = std::iter::once(&self.train)
+        let mut files: Vec<PathBuf> = Vec::new();
+        for name in std::iter::once(&self.train)
             .chain(std::iter::once(&self.dev))
             .chain(&self.test)
-            .map(|input| context.corpus(input).path.clone())
-            .collect();
-        files.extend(glove.map(Path::to_path_buf));
+        {
+            let input = &config.inputs[name];
+            hash.write(
+                format!(
+                    "{:?} {:?} {:?} {:?} {:?}",
+                    input.format, input.split, input.tokenizer, input.max_tokens, input.sample
+                )
+                .as_bytes(),
+            );
+            files.push(input.path.clone());
+            files.extend(input.exclude_in.clone());
+        }
+        files.extend(self.glove_path(config));
         for file in files {
             let bytes = std::fs::read(&file).map_err(|source| InputError::Read {
                 path: file.clone(),
@@ -249,16 +277,20 @@ impl TrainLstmStage {
         Ok(format!("{:032x}", hash.0))
     }
 
+    fn glove_path(&self, config: &PipelineConfig) -> Option<PathBuf> {
+        self.glove.as_ref().map(|p| config.data_dir.join(p))
+    }
+
     /// Trains and writes the model files into `folder` (through a temporary folder renamed into
     /// place, so an interrupted run leaves no half-written model).
     fn train_into(
         &self,
         stage: &StageRef<'_>,
         context: &RunContext,
-        glove: Option<&Path>,
         key: &str,
         folder: &Path,
     ) -> Result<TrainingRecord, Error> {
+        let glove = self.glove_path(&context.config);
         let vocab_tokens = vocabulary(
             std::iter::once(&self.train)
                 .chain(std::iter::once(&self.dev))
@@ -266,7 +298,7 @@ impl TrainLstmStage {
                 .map(|input| context.corpus(input)),
         );
         let vocab = Vocabulary::from_tokens(&folder.join("vocab.json"), vocab_tokens.clone())?;
-        let (embedding, dimension) = self.initial_embedding(&vocab_tokens, glove)?;
+        let (embedding, dimension) = self.initial_embedding(&vocab_tokens, glove.as_deref())?;
         let parameters =
             LstmParameters::initialise(embedding, dimension, self.hidden, 2, self.seed);
         let train_corpus = context.corpus(&self.train);
@@ -320,10 +352,10 @@ impl TrainLstmStage {
         )
         .map_err(io(&temporary.join("vocab.json")))?;
         std::fs::write(
-            temporary.join("training.json"),
+            temporary.join(TRAINING_RECORD),
             serde_json::to_string_pretty(&record).expect("record serialises"),
         )
-        .map_err(io(&temporary.join("training.json")))?;
+        .map_err(io(&temporary.join(TRAINING_RECORD)))?;
         std::fs::rename(&temporary, folder).map_err(io(folder))?;
         Ok(record)
     }
@@ -388,12 +420,9 @@ fn encode(
     vocab: &Vocabulary,
     texts: &[LabelledText<'_>],
 ) -> Result<Vec<Example>, InputError> {
-    let ids = crate::score::encode(
-        texts.iter().map(|t| (t.line, t.tokens)),
-        vocab,
-        &corpus.path,
-    )?;
-    Ok(ids
+    let encoded = vocab.encode(texts.iter().map(|t| (t.line, t.tokens)), &corpus.path)?;
+    Ok(encoded
+        .ids
         .into_iter()
         .zip(texts)
         .map(|(ids, text)| Example {
