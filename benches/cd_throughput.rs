@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use cd_pipeline::attribution::cd::{decompose_one_span, recurrent_product_columns, recurrent_rows};
 use cd_pipeline::attribution::{
-    Attribution, ContextualDecomposition, Convention, SPANS_PER_BATCH, Span, SpanSet,
+    Attribution, ContextualDecomposition, Convention, SPANS_PER_BATCH, Span, SpanSet, Target,
     attribute_corpus,
 };
 use cd_pipeline::model::LstmClassifier;
@@ -75,7 +75,7 @@ fn main() {
             let naive_rate = (spans.len() * naive_sentences) as f64 / naive.as_secs_f64();
 
             let cd = ContextualDecomposition::new(&model, CONVENTION);
-            let methods: [&dyn Attribution; 1] = [&cd];
+            let methods: [(&dyn Attribution, Target); 1] = [(&cd, Target::LogitDiff)];
             let run = || {
                 black_box(
                     attribute_corpus(&methods, &sentences, |_, ids| set.spans(ids.len())).unwrap(),

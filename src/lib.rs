@@ -1,27 +1,34 @@
-//! Contextual Decomposition (Murdoch, Liu & Yu, ICLR 2018) for LSTM sentiment classifiers,
+//! Contextual Decomposition (Murdoch, Liu & Yu, ICLR 2018) for LSTM sentiment classifiers, and the
+//! paper's baselines (leave-one-out, gradient × input, integrated gradients, cell decomposition),
 //! exact, batched and parallel, from the library or the `cd-pipeline` command.
 //!
 //! ```
-//! use cd_pipeline::attribution::{Attribution, ContextualDecomposition, Convention, Span};
+//! use cd_pipeline::attribution::{MethodConfig, Span, Target};
 //! use cd_pipeline::model::LstmClassifier;
 //!
 //! // A seeded random model (vocabulary 30, embedding 8, hidden 6, 2 classes); real models load
 //! // with `LstmClassifier::<f32>::load(path)` from a PyTorch state_dict saved as safetensors.
 //! let model = LstmClassifier::<f32>::seeded_random(30, 8, 6, 2, 7);
 //! let sentence = [3, 14, 15, 9, 2];
-//! let logits = model.forward(&sentence).unwrap().logits;
+//! let phrase = [Span::new(1, 3)]; // tokens 1 and 2, half-open
 //!
-//! let cd = ContextualDecomposition::new(&model, Convention::Paper);
-//! let phrase = Span::new(1, 3); // tokens 1 and 2, half-open
-//! let scores = cd.attribute(&sentence, &[phrase]).unwrap();
-//!
-//! // β and γ add up to the logits without the output bias.
-//! let bias = model.b_out();
-//! for class in 0..2 {
-//!     let total = scores[0].rel[class] + scores[0].irrel[class];
-//!     assert!((total - (logits[class] - bias[class] as f64)).abs() < 1e-5);
+//! // Every method behind one trait, built from the same specs as `score --method`.
+//! for spec in ["cd", "leave_one_out", "integrated_gradients:steps=32", "cell_decomposition"] {
+//!     let method = spec.parse::<MethodConfig>()?.build(&model, None)?;
+//!     let scores = method.attribute_sentence(&sentence, &phrase, Target::LogitDiff)?;
+//!     println!("{spec}: {:.4} (delta {:?})", scores[0].score, scores[0].delta);
 //! }
-//! println!("phrase score (positive - negative): {:?}", scores[0].binary_score());
+//!
+//! // CD's β and γ add up to the logits without the output bias.
+//! let cd = "cd".parse::<MethodConfig>()?.build(&model, None)?;
+//! let scores = cd.attribute_sentence(&sentence, &phrase, Target::LogitDiff)?;
+//! let (rel, irrel) = (scores[0].rel.as_ref().unwrap(), scores[0].irrel.as_ref().unwrap());
+//! let logits = model.forward(&sentence)?.logits;
+//! for class in 0..2 {
+//!     let without_bias = logits[class] - f64::from(model.b_out()[class]);
+//!     assert!((rel[class] + irrel[class] - without_bias).abs() < 1e-5);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod analysis;

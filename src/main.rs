@@ -3,9 +3,10 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 
 use anyhow::Context;
-use cd_pipeline::attribution::{Convention, SpanSet};
+use cd_pipeline::attribution::{CdOptions, Convention, MethodConfig, SpanSet, Target};
 use cd_pipeline::pipeline::Pipeline;
 use cd_pipeline::score::{ScoreJob, run_score};
 use cd_pipeline::{EXIT_RUN_FAILURE, Error};
@@ -28,7 +29,7 @@ enum Command {
     Run(RunArgs),
     /// Check a pipeline file (keys, types, paths, models, stage references), print its plan, do no work.
     Validate(ValidateArgs),
-    /// Score spans of pre-tokenised sentences with CD and write them to a Parquet table.
+    /// Score spans of pre-tokenised sentences (CD and the baselines) and write them to a Parquet table.
     Score(ScoreArgs),
 }
 
@@ -75,8 +76,22 @@ struct ScoreArgs {
     /// Which spans of each sentence to score.
     #[arg(long, value_enum, default_value_t = SpanChoice::All)]
     spans: SpanChoice,
-    /// CD convention(s): where the bias×bias product goes. Repeat for several.
-    #[arg(long = "convention", value_enum, default_values_t = [ConventionChoice::Paper])]
+    /// Keep spans of at most this many tokens.
+    #[arg(long, value_name = "N")]
+    max_len: Option<usize>,
+    /// An attribution method, repeatable: cd[:convention=paper|murdoch2018|acd], leave_one_out,
+    /// gradient_x_input, cell_decomposition, or
+    /// integrated_gradients[:steps=N,quadrature=gausslegendre|riemann_trapezoid,baseline=zero|token:TOKEN].
+    /// Default: cd.
+    #[arg(long = "method", value_name = "SPEC", value_parser = MethodConfig::from_str)]
+    methods: Vec<MethodConfig>,
+    /// What every method attributes: logit_diff, predicted, logit:K, log_prob:K or prob:K
+    /// (default: each method's own; cd logit_diff, leave_one_out log_prob:1, the gradient methods
+    /// prob:1).
+    #[arg(long, value_parser = Target::from_str)]
+    target: Option<Target>,
+    /// Shorthand for --method cd:convention=C, repeatable.
+    #[arg(long = "convention", value_enum)]
     conventions: Vec<ConventionChoice>,
     /// Output Parquet file (written to a temporary name, then renamed into place).
     #[arg(long)]
@@ -201,11 +216,14 @@ fn worker_pool(threads: Option<usize>) -> anyhow::Result<rayon::ThreadPool> {
 }
 
 fn score(args: ScoreArgs) -> anyhow::Result<()> {
-    let mut conventions: Vec<Convention> = Vec::new();
-    for c in args.conventions.into_iter().map(Convention::from) {
-        if !conventions.contains(&c) {
-            conventions.push(c);
-        }
+    let mut methods = args.methods;
+    methods.extend(args.conventions.into_iter().map(|c| {
+        MethodConfig::Cd(CdOptions {
+            convention: c.into(),
+        })
+    }));
+    if methods.is_empty() {
+        methods.push(MethodConfig::Cd(CdOptions::default()));
     }
     let job = ScoreJob {
         model: args.model,
@@ -215,14 +233,16 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
             SpanChoice::All => SpanSet::All,
             SpanChoice::Unigrams => SpanSet::Unigrams,
         },
-        conventions,
+        max_len: args.max_len,
+        methods,
+        target: args.target,
         output: args.output,
     };
     let summary = worker_pool(args.threads)?.install(|| run_score(&job))?;
     tracing::info!(
         sentences = summary.sentences,
         rows = summary.rows,
-        max_residual = summary.max_residual,
+        max_abs_delta = summary.max_delta,
         seconds = format!("{:.2}", summary.seconds),
         "wrote {}",
         job.output.display()

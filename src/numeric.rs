@@ -251,6 +251,37 @@ macro_rules! simd_dispatch {
 }
 pub(crate) use simd_dispatch;
 
+/// Partial sums of [`dot_f64`]: two AVX-512 vectors of f64, enough to hide the addition latency.
+const DOT_PARTIALS: usize = 16;
+
+simd_dispatch! {
+    /// Σ a_j b_j accumulated in f64 over interleaved partial sums, which lets the compiler
+    /// vectorise it (a single running sum would fix the order of every addition).
+    pub fn dot_f64<R: Real>(a: &[R], b: &[R]) -> f64 {
+        let mut partial = [0.0_f64; DOT_PARTIALS];
+        let (a_blocks, b_blocks) = (a.chunks_exact(DOT_PARTIALS), b.chunks_exact(DOT_PARTIALS));
+        let tail: f64 = a_blocks
+            .remainder()
+            .iter()
+            .zip(b_blocks.remainder())
+            .map(|(&x, &y)| x.as_f64() * y.as_f64())
+            .sum();
+        for (x, y) in a_blocks.zip(b_blocks) {
+            for k in 0..DOT_PARTIALS {
+                partial[k] += x[k].as_f64() * y[k].as_f64();
+            }
+        }
+        let mut width = DOT_PARTIALS;
+        while width > 1 {
+            width /= 2;
+            for k in 0..width {
+                partial[k] += partial[k + width];
+            }
+        }
+        partial[0] + tail
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,20 +1,15 @@
-//! `cd-pipeline score`: CD scores for every requested span of pre-tokenised sentences.
+//! `cd-pipeline score`: attribution scores for every requested span of pre-tokenised sentences,
+//! by every requested method.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::Error;
-use crate::attribution::{
-    Attribution, ContextualDecomposition, Convention, SentenceAttribution, Span, SpanSet,
-    attribute_corpus,
-};
+use crate::attribution::{MethodConfig, SpanSet, Target, attribute_in_chunks, build_methods};
+use crate::config::ConfigError;
 use crate::data::read_token_jsonl;
 use crate::io::{ParquetTableWriter, ScoreRecord, ScoresBuilder, check_writable, scores_schema};
 use crate::model::{LstmClassifier, Vocabulary};
-
-/// Sentences scored per parallel batch: large enough to keep every core busy, small enough to
-/// bound memory whatever the size of the input.
-const SENTENCES_PER_BATCH: usize = 1024;
 
 /// What to score and where to write it.
 #[derive(Debug, Clone)]
@@ -23,7 +18,11 @@ pub struct ScoreJob {
     pub vocab: PathBuf,
     pub input: PathBuf,
     pub spans: SpanSet,
-    pub conventions: Vec<Convention>,
+    /// Keep spans of at most this many tokens.
+    pub max_len: Option<usize>,
+    pub methods: Vec<MethodConfig>,
+    /// The target of every method; each method's default when `None`.
+    pub target: Option<Target>,
     pub output: PathBuf,
 }
 
@@ -32,8 +31,8 @@ pub struct ScoreJob {
 pub struct ScoreSummary {
     pub sentences: usize,
     pub rows: usize,
-    /// Largest completeness residual over all rows.
-    pub max_residual: f64,
+    /// Largest |delta| over the rows that have one.
+    pub max_delta: Option<f64>,
     pub seconds: f64,
 }
 
@@ -41,9 +40,23 @@ pub struct ScoreSummary {
 pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
     let started = Instant::now();
     check_writable(std::slice::from_ref(&job.output))?;
+    if job.max_len == Some(0) {
+        return Err(ConfigError::Invalid {
+            key: "--max-len".into(),
+            message: "must be at least 1".into(),
+        }
+        .into());
+    }
     let model = LstmClassifier::<f32>::load(&job.model)?;
     let vocab = Vocabulary::load(&job.vocab)?;
     vocab.check_matches(&job.model, model.vocab_size())?;
+    let methods =
+        build_methods(&job.methods, job.target, &model, Some(&vocab)).map_err(|message| {
+            ConfigError::Invalid {
+                key: "--method".into(),
+                message,
+            }
+        })?;
     let sentences = read_token_jsonl(&job.input)?;
     if sentences.is_empty() {
         tracing::warn!(
@@ -61,36 +74,42 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         job.vocab.display(),
         encoded.coverage.describe()
     );
-    let ids = encoded.ids;
+    let names: Vec<(Option<String>, String)> = methods
+        .iter()
+        .map(|(m, target)| (m.variant(), target.to_string()))
+        .collect();
     tracing::info!(
         sentences = sentences.len(),
         hidden = model.hidden_size(),
         classes = model.num_classes(),
+        methods = methods
+            .iter()
+            .zip(&names)
+            .map(|((m, _), (variant, target))| match variant {
+                Some(v) => format!("{} ({v}) of {target}", m.method()),
+                None => format!("{} of {target}", m.method()),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         "scoring {}",
         job.input.display()
     );
 
-    let methods: Vec<ContextualDecomposition<'_, f32>> = job
-        .conventions
-        .iter()
-        .map(|&c| ContextualDecomposition::new(&model, c))
-        .collect();
-    let methods: Vec<&dyn Attribution> = methods.iter().map(|m| m as &dyn Attribution).collect();
     let dataset = job
         .input
         .file_stem()
         .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-    let conventions = job
-        .conventions
+    let method_list = job
+        .methods
         .iter()
-        .map(|c| c.name())
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join(",");
+        .join(" ");
     let mut writer = ParquetTableWriter::create(
         &job.output,
         scores_schema(),
         &[
-            ("conventions", conventions),
+            ("methods", method_list),
             ("model", job.model.display().to_string()),
             ("tokens", encoded.coverage.tokens.to_string()),
             (
@@ -103,67 +122,44 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
     let mut summary = ScoreSummary {
         sentences: sentences.len(),
         rows: 0,
-        max_residual: 0.0,
+        max_delta: None,
         seconds: 0.0,
     };
-    attribute_in_chunks(
-        &methods,
-        &ids,
-        |_, ids| job.spans.spans(ids.len()),
-        |results| {
-            for result in results {
-                let sentence = &sentences[result.sentence];
-                let method = methods[result.method];
-                for attribution in &result.spans {
-                    summary.max_residual = summary.max_residual.max(attribution.residual);
-                    builder.append(ScoreRecord {
-                        sentence_id: &sentence.id,
-                        dataset: &dataset,
-                        split: None,
-                        tokens: &sentence.tokens,
-                        fine_label: None,
-                        polarity: None,
-                        method: method.method(),
-                        convention: method.variant(),
-                        attribution,
-                    });
+    let calls: Vec<(&dyn crate::attribution::Attribution, Target)> =
+        methods.iter().map(|(m, t)| (m.as_ref(), *t)).collect();
+    let spans_of = |_: usize, ids: &[usize]| {
+        let mut spans = job.spans.spans(ids.len());
+        spans.retain(|s| job.max_len.is_none_or(|max| s.len() <= max));
+        spans
+    };
+    attribute_in_chunks(&calls, &encoded.ids, spans_of, |results| {
+        for result in results {
+            let sentence = &sentences[result.sentence];
+            let (method, _) = &methods[result.method];
+            let (variant, target) = &names[result.method];
+            for score in &result.spans {
+                if let Some(delta) = score.delta {
+                    summary.max_delta = Some(summary.max_delta.unwrap_or(0.0).max(delta.abs()));
                 }
+                builder.append(ScoreRecord {
+                    sentence_id: &sentence.id,
+                    dataset: &dataset,
+                    split: None,
+                    tokens: &sentence.tokens,
+                    fine_label: None,
+                    polarity: None,
+                    method: method.method(),
+                    variant: variant.as_deref(),
+                    target,
+                    score,
+                });
             }
-            summary.rows += builder.len();
-            writer.write(&builder.finish()?)?;
-            Ok(())
-        },
-    )?;
+        }
+        summary.rows += builder.len();
+        writer.write(&builder.finish()?)?;
+        Ok::<(), Error>(())
+    })?;
     writer.commit()?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
-}
-
-/// Attributes sentences in chunks of `SENTENCES_PER_BATCH` (bounding memory whatever the input
-/// size), handing each chunk's results, in input order and with input positions, to `on_chunk`.
-pub fn attribute_in_chunks(
-    methods: &[&dyn Attribution],
-    ids: &[Vec<usize>],
-    spans_of: impl Fn(usize, &[usize]) -> Vec<Span> + Sync,
-    mut on_chunk: impl FnMut(&[SentenceAttribution]) -> Result<(), Error>,
-) -> Result<(), Error> {
-    for (chunk_index, chunk_ids) in ids.chunks(SENTENCES_PER_BATCH).enumerate() {
-        let offset = chunk_index * SENTENCES_PER_BATCH;
-        let mut results = attribute_corpus(methods, chunk_ids, |k, ids| spans_of(offset + k, ids))
-            .map_err(|mut e| {
-                e.sentence += offset;
-                e
-            })?;
-        for result in &mut results {
-            result.sentence += offset;
-        }
-        tracing::debug!(
-            "attributed sentences {}-{} of {}",
-            offset + 1,
-            offset + chunk_ids.len(),
-            ids.len()
-        );
-        on_chunk(&results)?;
-    }
-    Ok(())
 }

@@ -1,12 +1,11 @@
-//! Properties of CD over random models and sentences: completeness, the batched engine against the
-//! one-span implementation, and independence from the number of threads.
+//! Properties of CD over random models and sentences: completeness, and the batched engine against
+//! the one-span implementation. (Thread-count independence and batching, shared by every method,
+//! are in `attribution_properties.rs`.)
 
 mod common;
 
 use cd_pipeline::attribution::cd::decompose_one_span;
-use cd_pipeline::attribution::{
-    Attribution, ContextualDecomposition, Convention, Span, SpanSet, attribute_corpus,
-};
+use cd_pipeline::attribution::{ContextualDecomposition, Convention, Span, SpanSet};
 use cd_pipeline::model::LstmClassifier;
 use common::max_abs_diff;
 use proptest::prelude::*;
@@ -162,69 +161,6 @@ proptest! {
                 let error = max_abs_diff(&got.rel, &one.rel).max(max_abs_diff(&got.irrel, &one.irrel));
                 prop_assert!(error <= 1e-6, "{span:?}: {error}");
             }
-        }
-    }
-}
-
-/// Scoring a corpus on 1 thread and on 4 gives bit-identical results.
-#[test]
-fn results_do_not_depend_on_thread_count() {
-    let model = LstmClassifier::<f32>::seeded_random(50, 16, 24, 2, 3);
-    let sentences: Vec<Vec<usize>> = (0..64)
-        .map(|k| (0..1 + k % 23).map(|t| (k * 7 + t * 13) % 50).collect())
-        .collect();
-    let methods: Vec<ContextualDecomposition<'_, f32>> = Convention::ALL
-        .iter()
-        .map(|&c| ContextualDecomposition::new(&model, c))
-        .collect();
-    let methods: Vec<&dyn Attribution> = methods.iter().map(|m| m as &dyn Attribution).collect();
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            attribute_corpus(&methods, &sentences, |_, ids| SpanSet::All.spans(ids.len()))
-        })
-        .unwrap()
-    };
-    let bits = |results: &[cd_pipeline::attribution::SentenceAttribution]| -> Vec<u64> {
-        results
-            .iter()
-            .flat_map(|s| s.spans.iter())
-            .flat_map(|a| a.rel.iter().chain(&a.irrel).chain([&a.residual]))
-            .map(|v| v.to_bits())
-            .collect()
-    };
-    let one = run(1);
-    let four = run(4);
-    assert_eq!(one.len(), 64 * 3);
-    assert_eq!(bits(&one), bits(&four));
-}
-
-/// A corpus call holds several engine batches of sentences; each sentence still gets the scores
-/// of its own spans, as when it is attributed alone.
-#[test]
-fn corpus_calls_give_each_sentence_its_own_scores() {
-    let model = LstmClassifier::<f64>::seeded_random(40, 8, 20, 3, 5);
-    let sentences: Vec<Vec<usize>> = (0..40)
-        .map(|k| (0..1 + k % 27).map(|t| (k * 11 + t * 7) % 40).collect())
-        .collect();
-    let cd = ContextualDecomposition::new(&model, Convention::Paper);
-    let methods: [&dyn Attribution; 1] = [&cd];
-    let spans_of = |ids: &[usize]| SpanSet::All.spans(ids.len());
-    let results = attribute_corpus(&methods, &sentences, |_, ids| spans_of(ids)).unwrap();
-    assert_eq!(results.len(), sentences.len());
-    for (k, result) in results.iter().enumerate() {
-        assert_eq!(result.sentence, k);
-        let ids = &sentences[k];
-        let alone = cd.attribute(ids, &spans_of(ids)).unwrap();
-        assert_eq!(result.spans.len(), alone.len());
-        for (got, want) in result.spans.iter().zip(&alone) {
-            assert_eq!(got.span, want.span);
-            let error =
-                max_abs_diff(&got.rel, &want.rel).max(max_abs_diff(&got.irrel, &want.irrel));
-            assert!(error <= 1e-12, "sentence {k}, {:?}: {error}", got.span);
         }
     }
 }

@@ -88,13 +88,14 @@ fn score_writes_the_authors_cd_values_to_parquet() {
         let floats = |name: &str| column(name).as_primitive::<Float32Type>().clone();
         let positions = |name: &str| column(name).as_primitive::<Int32Type>().clone();
         let lists = |name: &str| column(name).as_list::<i32>().clone();
-        let (ids, conventions, phrases) = (
+        let (ids, variants, phrases) = (
             strings("sentence_id"),
-            strings("convention"),
+            strings("variant"),
             strings("phrase"),
         );
+        let (methods, targets) = (strings("method"), strings("target"));
         let (starts, ends) = (positions("span_start"), positions("span_end"));
-        let (scores, residuals) = (floats("score"), floats("residual"));
+        let (scores, deltas) = (floats("score"), floats("delta"));
         let (rel, irrel) = (lists("rel"), lists("irrel"));
         for row in 0..batch.num_rows() {
             let key = (
@@ -103,7 +104,11 @@ fn score_writes_the_authors_cd_values_to_parquet() {
                 ends.value(row),
             );
             let case = expected[&key];
-            let want = case.expected(conventions.value(row).parse().unwrap());
+            assert_eq!(
+                (methods.value(row), targets.value(row)),
+                ("cd", "logit_diff")
+            );
+            let want = case.expected(variants.value(row).parse().unwrap());
             let values = |list: &arrow_array::ListArray| -> Vec<f64> {
                 list.value(row)
                     .as_primitive::<Float32Type>()
@@ -128,13 +133,109 @@ fn score_writes_the_authors_cd_values_to_parquet() {
                     "{key:?}"
                 );
             }
-            assert!(f64::from(residuals.value(row)) <= 1e-5);
+            assert!(f64::from(deltas.value(row)).abs() <= 1e-5);
             let words = &sentence.tokens[case.start..=case.stop];
             assert_eq!(phrases.value(row), words.join(" "));
             rows += 1;
         }
     }
     assert_eq!(rows, 2 * cases.len());
+}
+
+/// A line of `baselines.jsonl` (Captum's attributions; fields this test reads).
+#[derive(Debug, serde::Deserialize)]
+struct Captum {
+    sentence: usize,
+    target: String,
+    ig_gausslegendre: Vec<f64>,
+    ig_riemann_trapezoid: Vec<f64>,
+    input_x_gradient: Vec<f64>,
+    leave_one_out: Vec<f64>,
+}
+
+/// The baselines through the command line, each with the methods' syntax of `--method` and the
+/// target Captum's fixture used: the word scores of the table equal Captum's.
+#[test]
+fn score_writes_captums_baselines_to_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path());
+    let model = fixture("cd_reference/small/model.safetensors");
+    let vocab = fixture("cd_reference/small/vocab.json");
+    let cases: Vec<Captum> = read_jsonl(&fixture("cd_reference/small/baselines.jsonl"));
+    for (target, fixture_target) in [("predicted", "pred"), ("logit_diff", "diff")] {
+        let output = dir.path().join(format!("{target}.parquet"));
+        let mut args = score_args(
+            path_str(&model),
+            path_str(&vocab),
+            path_str(&input),
+            path_str(&output),
+        );
+        args.extend([
+            "--spans",
+            "unigrams",
+            "--target",
+            target,
+            "--method",
+            "leave_one_out",
+            "--method",
+            "gradient_x_input",
+            "--method",
+            "integrated_gradients",
+            "--method",
+            "integrated_gradients:quadrature=riemann_trapezoid,steps=50",
+        ]);
+        let run = cd_pipeline(&args);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let (batches, _) = read_parquet(&output);
+        let mut rows = 0;
+        for batch in &batches {
+            let column = |name: &str| batch.column_by_name(name).unwrap().clone();
+            let (ids, methods, variants, targets) = (
+                column("sentence_id"),
+                column("method"),
+                column("variant"),
+                column("target"),
+            );
+            let (starts, scores, rel) = (column("span_start"), column("score"), column("rel"));
+            for row in 0..batch.num_rows() {
+                let sentence: usize = ids.as_string::<i32>().value(row)[1..].parse().unwrap();
+                let case = cases
+                    .iter()
+                    .find(|c| c.sentence == sentence && c.target == fixture_target)
+                    .unwrap();
+                let variant = variants.as_string::<i32>();
+                let want = match methods.as_string::<i32>().value(row) {
+                    "leave_one_out" => &case.leave_one_out,
+                    "gradient_x_input" => &case.input_x_gradient,
+                    "integrated_gradients" if variant.value(row).contains("riemann_trapezoid") => {
+                        &case.ig_riemann_trapezoid
+                    }
+                    "integrated_gradients" => &case.ig_gausslegendre,
+                    other => panic!("method {other}"),
+                };
+                assert_eq!(targets.as_string::<i32>().value(row), target);
+                assert!(rel.is_null(row));
+                let word = starts.as_primitive::<Int32Type>().value(row) as usize;
+                let got = f64::from(scores.as_primitive::<Float32Type>().value(row));
+                assert!(
+                    (got - want[word]).abs() <= 1e-5,
+                    "{target} row {row}: {got} vs {}",
+                    want[word]
+                );
+                rows += 1;
+            }
+        }
+        let words: usize = cases
+            .iter()
+            .filter(|c| c.target == fixture_target)
+            .map(|c| c.leave_one_out.len())
+            .sum();
+        assert_eq!(rows, 4 * words);
+    }
 }
 
 /// `score` over `input` with the given model and vocabulary, writing `output`.
@@ -237,9 +338,47 @@ fn bad_input_exits_2_with_a_precise_message_and_writes_nothing() {
     );
     std::fs::remove_dir(&output).unwrap();
 
-    let mut bogus = score_args(model, vocab, path_str(&input), out);
-    bogus.extend(["--convention", "bogus"]);
-    let usage = cd_pipeline(&bogus);
-    assert_eq!(usage.status.code(), Some(2));
-    assert!(!output.exists());
+    // Bad methods, targets and options exit 2 before anything is read, naming the problem.
+    for (extra, message) in [
+        (
+            &["--convention", "bogus"][..],
+            "invalid value 'bogus' for '--convention",
+        ),
+        (
+            &["--method", "saliency"],
+            "unknown method `saliency`; expected one of cd, leave_one_out",
+        ),
+        (
+            &["--method", "integrated_gradients:stepz=3"],
+            "unknown field `stepz`",
+        ),
+        (&["--target", "prob"], "unknown target `prob`"),
+        (
+            &["--threads", "0"],
+            "must be at least 1 (leave --threads out to use every core)",
+        ),
+    ] {
+        let mut bad = score_args(model, vocab, path_str(&input), out);
+        bad.extend(extra);
+        assert_rejected(&bad, &output, &[message]);
+    }
+    let mut bad = score_args(model, vocab, path_str(&input), out);
+    bad.extend(["--method", "cd", "--target", "prob:1"]);
+    assert_rejected(
+        &bad,
+        &output,
+        &[
+            "--method: cd: cd decomposes the logits, so its target is logit_diff, logit:K or predicted, not prob:1",
+        ],
+    );
+    let mut bad = score_args(model, vocab, path_str(&input), out);
+    bad.extend(["--method", "integrated_gradients:baseline=token:zebra"]);
+    assert_rejected(&bad, &output, &["baseline: token `zebra`"]);
+    let mut bad = score_args(model, vocab, path_str(&input), out);
+    bad.extend(["--target", "logit:2"]);
+    assert_rejected(
+        &bad,
+        &output,
+        &["class 2 does not exist; the model has classes 0 to 1"],
+    );
 }

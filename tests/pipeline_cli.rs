@@ -340,7 +340,7 @@ fn validate_prints_the_plan_and_writes_nothing() {
         String::from_utf8_lossy(&run.stderr)
     );
     for fragment in [
-        "1. scores: cd_score: constituents of trees with model lstm",
+        "1. scores: score: constituents of trees with model lstm by cd (logit_diff)",
         "4. stats: aggregate: interaction of negations",
         "(vocabulary 6, embedding 8, hidden 6, classes 2)",
         "out/negations.parquet",

@@ -114,13 +114,38 @@ fn sst_negation_pipeline_over_dev_trees() {
     };
     assert_eq!(count("sst_train_sentences"), 1101);
     assert_eq!(count("sst_train_constituents"), nodes);
-    assert_eq!(count("scores"), 2 * nodes, "two conventions");
-    assert_eq!(count("negation_interactions"), 2 * negations);
+    assert_eq!(
+        count("scores"),
+        3 * nodes,
+        "CD in two conventions and leave-one-out"
+    );
+    assert_eq!(count("negation_interactions"), 3 * negations);
     let rows = duckdb(
         &output,
-        "SELECT convention, sum(count) AS n, count(*) AS groups FROM 'aggregate_stats.parquet' GROUP BY convention",
+        "SELECT method, variant, target, sum(count) AS n, count(*) AS groups FROM 'aggregate_stats.parquet' GROUP BY ALL ORDER BY ALL",
     );
-    assert_eq!(rows.len(), 2);
+    let text = |row: &serde_json::Map<String, Value>, column: &str| -> String {
+        row[column].as_str().unwrap_or("null").to_string()
+    };
+    let methods: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                text(r, "method"),
+                text(r, "variant"),
+                text(r, "target")
+            )
+        })
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            "cd murdoch2018 logit_diff",
+            "cd paper logit_diff",
+            "leave_one_out null log_prob:1"
+        ]
+    );
     for row in &rows {
         assert_eq!(number(row, "n") as usize, negations);
         assert_eq!(number(row, "groups") as usize, 2);
@@ -146,7 +171,7 @@ fn sst_negation_pipeline_over_dev_trees() {
         .collect();
     let rows = duckdb(
         &output,
-        "SELECT sentence_id, rel[1] + irrel[1] AS total0, rel[2] + irrel[2] AS total1 FROM 'scores.parquet'",
+        "SELECT sentence_id, rel[1] + irrel[1] AS total0, rel[2] + irrel[2] AS total1 FROM 'scores.parquet' WHERE method = 'cd'",
     );
     assert_eq!(rows.len(), 2 * nodes);
     let mut worst = 0.0_f64;
@@ -168,14 +193,17 @@ fn sst_negation_pipeline_over_dev_trees() {
                 max(abs(n.negated_score - b.score)) AS negated,
                 max(abs(n.interaction - (w.score - b.score - a.score))) AS interaction
          FROM 'negation_interactions.parquet' n
-         JOIN 'scores.parquet' w ON w.sentence_id = n.sentence_id AND w.convention = n.convention
+         JOIN 'scores.parquet' w ON w.sentence_id = n.sentence_id AND w.method = n.method
+              AND w.variant IS NOT DISTINCT FROM n.variant
               AND w.span_start = n.phrase_start AND w.span_end = n.phrase_end
-         JOIN 'scores.parquet' a ON a.sentence_id = n.sentence_id AND a.convention = n.convention
+         JOIN 'scores.parquet' a ON a.sentence_id = n.sentence_id AND a.method = n.method
+              AND a.variant IS NOT DISTINCT FROM n.variant
               AND a.span_start = n.negation_start AND a.span_end = n.negation_end
-         JOIN 'scores.parquet' b ON b.sentence_id = n.sentence_id AND b.convention = n.convention
+         JOIN 'scores.parquet' b ON b.sentence_id = n.sentence_id AND b.method = n.method
+              AND b.variant IS NOT DISTINCT FROM n.variant
               AND b.span_start = n.negated_start AND b.span_end = n.negated_end",
     );
-    assert_eq!(number(&rows[0], "n") as usize, 2 * negations);
+    assert_eq!(number(&rows[0], "n") as usize, 3 * negations);
     for column in ["whole", "negation", "negated", "interaction"] {
         // `scores` stores float32, the interactions float64.
         assert!(number(&rows[0], column) < 1e-6, "{column}: {:?}", rows[0]);
@@ -187,10 +215,10 @@ fn sst_negation_pipeline_over_dev_trees() {
         "SELECT max(abs(s.mean - d.mean)) AS mean, max(abs(s.std - d.std)) AS std,
                 max(abs(s.median - d.median)) AS median, max(abs(s.q25 - d.q25)) AS q25
          FROM 'aggregate_stats.parquet' s
-         JOIN (SELECT convention, kind, avg(interaction) AS mean, stddev_samp(interaction) AS std,
+         JOIN (SELECT method, variant, kind, avg(interaction) AS mean, stddev_samp(interaction) AS std,
                       quantile_cont(interaction, 0.5) AS median, quantile_cont(interaction, 0.25) AS q25
-               FROM 'negation_interactions.parquet' GROUP BY convention, kind) d
-           ON s.convention = d.convention AND s.\"group\" = d.kind",
+               FROM 'negation_interactions.parquet' GROUP BY method, variant, kind) d
+           ON s.method = d.method AND s.variant IS NOT DISTINCT FROM d.variant AND s.\"group\" = d.kind",
     );
     for column in ["mean", "std", "median", "q25"] {
         assert!(number(&rows[0], column) < 1e-12, "{column}: {:?}", rows[0]);

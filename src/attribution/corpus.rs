@@ -2,19 +2,20 @@
 
 use rayon::prelude::*;
 
-use super::{Attribution, AttributionError, SentenceSpans, Span, SpanAttribution};
+use super::{Attribution, AttributionError, SentenceSpans, Span, SpanScore, Target};
 
-/// Spans attributed together by one worker: consecutive sentences join a batch until it holds this
-/// many spans. Batches depend only on the input, never on threads, so a sentence's batch (and its
-/// result, to the bit) is the same for any thread count. Measured on the benchmark: larger batches
-/// speed up short span lists (unigrams: 1.5-2x over one sentence per batch) but slow down long
-/// ones, whose states then outgrow the L2 cache.
+/// Rows a method's matrix products hold at once (its engine batch): consecutive sentences join a
+/// batch until it holds this many (see [`Attribution::rows`]). Batches depend only on the input,
+/// never on threads, so a sentence's batch (and its result, to the bit) is the same for any
+/// thread count. Measured on the CD benchmark: larger batches speed up short span lists (unigrams:
+/// 1.5-2x over one sentence per batch) but slow down long ones, whose states then outgrow the L2
+/// cache.
 pub const SPANS_PER_BATCH: usize = 256;
 
-/// Spans given to a method in one call: several batches of [`SPANS_PER_BATCH`], so that the work a
-/// method does on whole sentences, such as the forward pass (one row per sentence in each of its
-/// products), runs on more rows at once. Measured on the CD benchmark (length 20, all spans, 2
-/// sentences per batch): the forward pass took 3.5 % of the time with one batch per call.
+/// Rows given to a method in one call: several engine batches, so that the work a method does on
+/// whole sentences, such as the forward pass (one row per sentence in each of its products), runs
+/// on more rows at once. Measured on the CD benchmark (length 20, all spans, 2 sentences per
+/// batch): the forward pass took 3.5 % of the time with one batch per call.
 pub const SPANS_PER_CALL: usize = 4 * SPANS_PER_BATCH;
 
 /// The attributions of one sentence by one method.
@@ -24,7 +25,7 @@ pub struct SentenceAttribution {
     pub sentence: usize,
     /// Position of the method in the list of methods.
     pub method: usize,
-    pub spans: Vec<SpanAttribution>,
+    pub spans: Vec<SpanScore>,
 }
 
 /// A sentence that could not be attributed, with its position in the input.
@@ -35,10 +36,11 @@ pub struct CorpusError {
     pub source: AttributionError,
 }
 
-/// Runs every method over every sentence, batches of sentences fanned out over the current rayon
-/// pool; results come back ordered by sentence, then method.
+/// Runs every method, each for its target, over every sentence: each method's calls (cut by its
+/// own rows per sentence) fan out over the current rayon pool. Results come back ordered by
+/// sentence, then method.
 pub fn attribute_corpus(
-    methods: &[&dyn Attribution],
+    methods: &[(&dyn Attribution, Target)],
     sentences: &[Vec<usize>],
     spans_of: impl Fn(usize, &[usize]) -> Vec<Span> + Sync,
 ) -> Result<Vec<SentenceAttribution>, CorpusError> {
@@ -47,54 +49,91 @@ pub fn attribute_corpus(
         .enumerate()
         .map(|(k, ids)| spans_of(k, ids))
         .collect();
-    let batches = cut_batches(spans.iter().map(Vec::len), SPANS_PER_CALL);
-    let per_batch: Vec<Vec<SentenceAttribution>> = batches
-        .par_iter()
-        .map(|range| {
-            let first = range.start;
-            let chunk = &sentences[range.clone()];
-            let spans = &spans[range.clone()];
-            let requests: Vec<SentenceSpans<'_>> = chunk
-                .iter()
-                .zip(spans)
-                .map(|(ids, spans)| SentenceSpans {
-                    token_ids: ids,
-                    spans,
-                })
-                .collect();
-            let mut by_method = methods
-                .iter()
-                .map(|m| m.attribute_batch(&requests).map(|r| r.into_iter()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|source| CorpusError {
-                    sentence: first + failing_sentence(methods, &requests),
-                    source,
-                })?;
-            let mut out = Vec::with_capacity(chunk.len() * methods.len());
-            for k in 0..chunk.len() {
-                for (method, results) in by_method.iter_mut().enumerate() {
-                    out.push(SentenceAttribution {
-                        sentence: first + k,
-                        method,
-                        spans: results.next().expect("one result per sentence"),
-                    });
-                }
-            }
-            Ok(out)
+    let requests: Vec<SentenceSpans<'_>> = sentences
+        .iter()
+        .zip(&spans)
+        .map(|(ids, spans)| SentenceSpans {
+            token_ids: ids,
+            spans,
         })
-        .collect::<Result<_, _>>()?;
-    Ok(per_batch.into_iter().flatten().collect())
+        .collect();
+    let mut by_method = Vec::with_capacity(methods.len());
+    for &(method, target) in methods {
+        let calls = cut_batches(
+            requests
+                .iter()
+                .map(|r| method.rows(r.token_ids.len(), r.spans.len())),
+            SPANS_PER_CALL,
+        );
+        let per_call: Vec<Vec<Vec<SpanScore>>> = calls
+            .par_iter()
+            .map(|range| {
+                let call = &requests[range.clone()];
+                method
+                    .attribute(call, target)
+                    .map_err(|source| CorpusError {
+                        sentence: range.start + failing_sentence(method, target, call),
+                        source,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        by_method.push(per_call.into_iter().flatten());
+    }
+    let mut out = Vec::with_capacity(sentences.len() * methods.len());
+    for sentence in 0..sentences.len() {
+        for (method, results) in by_method.iter_mut().enumerate() {
+            out.push(SentenceAttribution {
+                sentence,
+                method,
+                spans: results.next().expect("one result per sentence"),
+            });
+        }
+    }
+    Ok(out)
 }
 
-/// Consecutive ranges of sentences, given their numbers of spans, each closed once it holds at
-/// least `limit` spans.
+/// Sentences attributed per call of [`attribute_in_chunks`]'s callback: enough to keep every core
+/// busy, few enough to bound memory whatever the size of the input.
+const SENTENCES_PER_CHUNK: usize = 1024;
+
+/// [`attribute_corpus`] over chunks of sentences (bounding memory whatever the input size),
+/// handing each chunk's results, in input order and with input positions, to `on_chunk`.
+pub fn attribute_in_chunks<E: From<CorpusError>>(
+    methods: &[(&dyn Attribution, Target)],
+    ids: &[Vec<usize>],
+    spans_of: impl Fn(usize, &[usize]) -> Vec<Span> + Sync,
+    mut on_chunk: impl FnMut(&[SentenceAttribution]) -> Result<(), E>,
+) -> Result<(), E> {
+    for (chunk_index, chunk_ids) in ids.chunks(SENTENCES_PER_CHUNK).enumerate() {
+        let offset = chunk_index * SENTENCES_PER_CHUNK;
+        let mut results = attribute_corpus(methods, chunk_ids, |k, ids| spans_of(offset + k, ids))
+            .map_err(|mut e| {
+                e.sentence += offset;
+                e
+            })?;
+        for result in &mut results {
+            result.sentence += offset;
+        }
+        tracing::debug!(
+            "attributed sentences {}-{} of {}",
+            offset + 1,
+            offset + chunk_ids.len(),
+            ids.len()
+        );
+        on_chunk(&results)?;
+    }
+    Ok(())
+}
+
+/// Consecutive ranges of sentences, given their numbers of rows (or spans), each closed once it
+/// holds at least `limit`.
 pub(crate) fn cut_batches(
-    span_counts: impl IntoIterator<Item = usize>,
+    counts: impl IntoIterator<Item = usize>,
     limit: usize,
 ) -> Vec<std::ops::Range<usize>> {
     let mut batches = Vec::new();
     let (mut start, mut held, mut end) = (0, 0, 0);
-    for (k, count) in span_counts.into_iter().enumerate() {
+    for (k, count) in counts.into_iter().enumerate() {
         held += count;
         end = k + 1;
         if held >= limit {
@@ -108,14 +147,9 @@ pub(crate) fn cut_batches(
     batches
 }
 
-/// The first sentence of a failed batch that fails on its own, to name it in the error.
-fn failing_sentence(methods: &[&dyn Attribution], requests: &[SentenceSpans<'_>]) -> usize {
-    requests
-        .iter()
-        .position(|r| {
-            methods
-                .iter()
-                .any(|m| m.attribute(r.token_ids, r.spans).is_err())
-        })
+/// The first sentence of a failed call that fails on its own, to name it in the error.
+fn failing_sentence(method: &dyn Attribution, target: Target, call: &[SentenceSpans<'_>]) -> usize {
+    call.iter()
+        .position(|r| method.attribute(std::slice::from_ref(r), target).is_err())
         .unwrap_or(0)
 }

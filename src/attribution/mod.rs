@@ -1,16 +1,32 @@
-//! Attribution methods behind one interface, so that every method is interchangeable.
+//! Attribution methods behind one interface, as Captum's `attribute(inputs, target)`: every method
+//! scores spans of tokenised sentences for a [`Target`], so methods are interchangeable and their
+//! rows share one table.
 //!
-//! A method scores spans of a tokenised sentence. Every method returns, per span and class, a
-//! relevant part `rel` (what the span contributes) and the remainder `irrel`, together with how far
-//! `rel + irrel` is from the model's output without its bias (the completeness residual).
+//! Methods are built from a [`MethodConfig`] (serde, or the `name:key=value,...` syntax of
+//! `cd-pipeline score --method`) by [`MethodConfig::build`], the one factory every front end uses.
 
 pub mod cd;
+mod cell_decomposition;
+mod config;
 mod corpus;
+mod gradient;
+mod leave_one_out;
+mod target;
 
 pub use cd::{ContextualDecomposition, Convention};
+pub use cell_decomposition::CellDecomposition;
+pub use config::{
+    Baseline, CdOptions, CellDecompositionOptions, GradientXInputOptions,
+    IntegratedGradientsOptions, LeaveOneOutOptions, METHOD_NAMES, Method, MethodConfig, Quadrature,
+    build_methods,
+};
 pub use corpus::{
     CorpusError, SPANS_PER_BATCH, SPANS_PER_CALL, SentenceAttribution, attribute_corpus,
+    attribute_in_chunks,
 };
+pub use gradient::{GradientXInput, IntegratedGradients};
+pub use leave_one_out::LeaveOneOut;
+pub use target::{ResolvedTarget, Target};
 
 use crate::model::ModelError;
 
@@ -38,6 +54,10 @@ impl Span {
     pub fn contains(&self, t: usize) -> bool {
         self.start <= t && t < self.end
     }
+
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
 }
 
 /// Which spans of each sentence to score.
@@ -61,26 +81,21 @@ impl SpanSet {
     }
 }
 
-/// The attribution of one span: per class, its relevant and irrelevant parts of the output.
+/// One span's attribution by one method for one target.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SpanAttribution {
+pub struct SpanScore {
     pub span: Span,
-    /// Contribution of the span alone, one value per class, without the output bias.
-    pub rel: Vec<f64>,
-    /// Everything else, one value per class, without the output bias.
-    pub irrel: Vec<f64>,
-    /// max over classes of |rel + irrel - (logits - output bias)|.
-    pub residual: f64,
-}
-
-impl SpanAttribution {
-    /// The binary sentiment score `rel[1] - rel[0]` (positive minus negative); `None` unless 2 classes.
-    pub fn binary_score(&self) -> Option<f64> {
-        match self.rel.as_slice() {
-            [negative, positive] => Some(positive - negative),
-            _ => None,
-        }
-    }
+    /// The span's score for the target.
+    pub score: f64,
+    /// Per class, the part of the logits (without the output bias) that comes from the span, for
+    /// methods that decompose the logits (CD, cell decomposition).
+    pub rel: Option<Vec<f64>>,
+    /// Per class, the rest of the logits without the output bias.
+    pub irrel: Option<Vec<f64>>,
+    /// How far the method is from its completeness axiom, for methods that have one: CD and cell
+    /// decomposition, target(rel + irrel) − target(logits − bias); integrated gradients, the sum of
+    /// the sentence's word attributions − (F(x) − F(baseline)).
+    pub delta: Option<f64>,
 }
 
 /// Why an attribution could not be computed.
@@ -90,33 +105,47 @@ pub enum AttributionError {
     Model(#[from] ModelError),
     #[error("span [{}, {}) does not fit a sentence of {len} tokens", span.start, span.end)]
     Span { span: Span, len: usize },
+    #[error("{method} cannot attribute target {target}: {reason}")]
+    Target {
+        method: &'static str,
+        target: Target,
+        reason: String,
+    },
 }
 
-/// An attribution method: scores any set of spans of one sentence.
+/// An attribution method: scores any set of spans of tokenised sentences for a target.
 pub trait Attribution: Send + Sync {
-    /// Method family, as written to the `method` column (for example `cd`).
+    /// Method name, as written to the `method` column (for example `cd`).
     fn method(&self) -> &'static str;
 
-    /// The variant of the method, as written to the `convention` column (for example `paper`).
-    fn variant(&self) -> &'static str;
+    /// The method's variant, as written to the `variant` column: CD's convention, integrated
+    /// gradients' quadrature and baseline; `None` for methods without one.
+    fn variant(&self) -> Option<String>;
 
-    /// Attributes the model's output for `token_ids` to each span, in the order given.
+    /// Rows of matrix products the method runs for one sentence of `len` tokens and `spans` spans:
+    /// the measure by which work is cut into batches (states for CD, copies for leave-one-out,
+    /// points of the path for integrated gradients).
+    fn rows(&self, len: usize, spans: usize) -> usize;
+
+    /// Attributes `target` to each sentence's spans, in the order given; sentences are attributed
+    /// together (larger matrix products), each with the same result as alone.
     fn attribute(
+        &self,
+        sentences: &[SentenceSpans<'_>],
+        target: Target,
+    ) -> Result<Vec<Vec<SpanScore>>, AttributionError>;
+
+    /// [`attribute`](Self::attribute) for one sentence.
+    fn attribute_sentence(
         &self,
         token_ids: &[usize],
         spans: &[Span],
-    ) -> Result<Vec<SpanAttribution>, AttributionError>;
-
-    /// [`attribute`](Self::attribute) for several sentences; methods that can share work across
-    /// sentences (larger matrix products) override it.
-    fn attribute_batch(
-        &self,
-        sentences: &[SentenceSpans<'_>],
-    ) -> Result<Vec<Vec<SpanAttribution>>, AttributionError> {
-        sentences
-            .iter()
-            .map(|s| self.attribute(s.token_ids, s.spans))
-            .collect()
+        target: Target,
+    ) -> Result<Vec<SpanScore>, AttributionError> {
+        Ok(self
+            .attribute(&[SentenceSpans { token_ids, spans }], target)?
+            .pop()
+            .expect("one result per sentence"))
     }
 }
 
@@ -132,6 +161,78 @@ pub fn check_spans(spans: &[Span], len: usize) -> Result<(), AttributionError> {
     match spans.iter().find(|s| s.is_empty() || s.end > len) {
         Some(&span) => Err(AttributionError::Span { span, len }),
         None => Ok(()),
+    }
+}
+
+/// Checks every sentence's ids against the model and its spans against its length.
+fn check_sentences(
+    sentences: &[SentenceSpans<'_>],
+    vocab_size: usize,
+) -> Result<(), AttributionError> {
+    for s in sentences {
+        if s.token_ids.is_empty() {
+            return Err(ModelError::EmptySentence.into());
+        }
+        if let Some(&id) = s.token_ids.iter().find(|&&id| id >= vocab_size) {
+            return Err(ModelError::TokenId { id, vocab_size }.into());
+        }
+        check_spans(s.spans, s.token_ids.len())?;
+    }
+    Ok(())
+}
+
+/// The decomposition fields of a span's score for a target linear in the logits: the score is
+/// w · rel, the delta w · (rel + irrel) − w · (logits − bias).
+fn decomposed_score(
+    span: Span,
+    rel: Vec<f64>,
+    irrel: Vec<f64>,
+    weights: &[f64],
+    logits_without_bias: &[f64],
+) -> SpanScore {
+    let dot = |values: &mut dyn Iterator<Item = f64>| -> f64 {
+        values.zip(weights).map(|(v, w)| v * w).sum()
+    };
+    let score = dot(&mut rel.iter().copied());
+    let total = dot(&mut rel.iter().zip(&irrel).map(|(r, i)| r + i));
+    let delta = total - dot(&mut logits_without_bias.iter().copied());
+    SpanScore {
+        span,
+        score,
+        rel: Some(rel),
+        irrel: Some(irrel),
+        delta: Some(delta),
+    }
+}
+
+/// Spans scored as the sum of their words' scores, as the paper scores phrases with word-level
+/// methods; `delta` is the sentence's.
+fn summed_scores(words: &[f64], spans: &[Span], delta: Option<f64>) -> Vec<SpanScore> {
+    spans
+        .iter()
+        .map(|&span| SpanScore {
+            span,
+            score: words[span.range()].iter().sum(),
+            rel: None,
+            irrel: None,
+            delta,
+        })
+        .collect()
+}
+
+/// A linear target's weights, or the error of a method that needs one.
+fn linear_weights(
+    method: &'static str,
+    target: Target,
+    logits: &[f64],
+) -> Result<Vec<f64>, AttributionError> {
+    match target.resolve(logits) {
+        ResolvedTarget::Linear(weights) => Ok(weights),
+        _ => Err(AttributionError::Target {
+            method,
+            target,
+            reason: "it decomposes the logits, so it takes logit_diff, logit:K or predicted".into(),
+        }),
     }
 }
 
@@ -159,5 +260,12 @@ mod tests {
         assert!(check_spans(&[Span::new(0, 3)], 3).is_ok());
         assert!(check_spans(&[Span::new(1, 4)], 3).is_err());
         assert!(check_spans(&[Span::new(2, 2)], 3).is_err());
+    }
+
+    #[test]
+    fn word_level_spans_sum_their_words() {
+        let scores = summed_scores(&[1.0, -2.0, 0.5], &[Span::new(0, 3), Span::new(1, 2)], None);
+        assert_eq!(scores[0].score, -0.5);
+        assert_eq!(scores[1].score, -2.0);
     }
 }

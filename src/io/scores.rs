@@ -1,4 +1,4 @@
-//! The `scores` table: one row per (sentence, span, method, convention).
+//! The `scores` table: one row per sentence, span, method (with its variant) and target.
 
 use std::sync::Arc;
 
@@ -9,13 +9,13 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
 use super::{OutputError, arrow_error, to_i32};
-use crate::attribution::SpanAttribution;
+use crate::attribution::SpanScore;
 
 fn per_class_field() -> Field {
     Field::new("item", DataType::Float32, false)
 }
 
-/// Column layout of `scores` (documented column by column in `schemas/scores.md`).
+/// Column layout of `scores` (documented column by column in `schemas/scores.yaml`).
 pub fn scores_schema() -> SchemaRef {
     let per_class = DataType::List(Arc::new(per_class_field()));
     Arc::new(Schema::new(vec![
@@ -28,11 +28,12 @@ pub fn scores_schema() -> SchemaRef {
         Field::new("fine_label", DataType::Int8, true),
         Field::new("polarity", DataType::Utf8, true),
         Field::new("method", DataType::Utf8, false),
-        Field::new("convention", DataType::Utf8, false),
-        Field::new("rel", per_class.clone(), false),
-        Field::new("irrel", per_class, false),
-        Field::new("score", DataType::Float32, true),
-        Field::new("residual", DataType::Float32, false),
+        Field::new("variant", DataType::Utf8, true),
+        Field::new("target", DataType::Utf8, false),
+        Field::new("score", DataType::Float32, false),
+        Field::new("rel", per_class.clone(), true),
+        Field::new("irrel", per_class, true),
+        Field::new("delta", DataType::Float32, true),
     ]))
 }
 
@@ -47,8 +48,9 @@ pub struct ScoreRecord<'a> {
     pub fine_label: Option<i8>,
     pub polarity: Option<&'a str>,
     pub method: &'a str,
-    pub convention: &'a str,
-    pub attribution: &'a SpanAttribution,
+    pub variant: Option<&'a str>,
+    pub target: &'a str,
+    pub score: &'a SpanScore,
 }
 
 /// Accumulates rows of `scores` into record batches.
@@ -62,11 +64,12 @@ pub struct ScoresBuilder {
     fine_label: Int8Builder,
     polarity: StringBuilder,
     method: StringBuilder,
-    convention: StringBuilder,
+    variant: StringBuilder,
+    target: StringBuilder,
+    score: Float32Builder,
     rel: ListBuilder<Float32Builder>,
     irrel: ListBuilder<Float32Builder>,
-    score: Float32Builder,
-    residual: Float32Builder,
+    delta: Float32Builder,
 }
 
 impl Default for ScoresBuilder {
@@ -82,18 +85,19 @@ impl Default for ScoresBuilder {
             fine_label: Int8Builder::new(),
             polarity: StringBuilder::new(),
             method: StringBuilder::new(),
-            convention: StringBuilder::new(),
+            variant: StringBuilder::new(),
+            target: StringBuilder::new(),
+            score: Float32Builder::new(),
             rel: per_class(),
             irrel: per_class(),
-            score: Float32Builder::new(),
-            residual: Float32Builder::new(),
+            delta: Float32Builder::new(),
         }
     }
 }
 
 impl ScoresBuilder {
     pub fn len(&self) -> usize {
-        self.residual.len()
+        self.score.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -101,7 +105,7 @@ impl ScoresBuilder {
     }
 
     pub fn append(&mut self, row: ScoreRecord<'_>) {
-        let a = row.attribution;
+        let a = row.score;
         self.sentence_id.append_value(row.sentence_id);
         self.dataset.append_value(row.dataset);
         self.split.append_option(row.split);
@@ -112,12 +116,17 @@ impl ScoresBuilder {
         self.fine_label.append_option(row.fine_label);
         self.polarity.append_option(row.polarity);
         self.method.append_value(row.method);
-        self.convention.append_value(row.convention);
-        self.rel.append_value(a.rel.iter().map(|&v| Some(v as f32)));
-        self.irrel
-            .append_value(a.irrel.iter().map(|&v| Some(v as f32)));
-        self.score.append_option(a.binary_score().map(|s| s as f32));
-        self.residual.append_value(a.residual as f32);
+        self.variant.append_option(row.variant);
+        self.target.append_value(row.target);
+        self.score.append_value(a.score as f32);
+        let per_class = |values: &Option<Vec<f64>>| {
+            values
+                .as_ref()
+                .map(|v| v.iter().map(|&x| Some(x as f32)).collect::<Vec<_>>())
+        };
+        self.rel.append_option(per_class(&a.rel));
+        self.irrel.append_option(per_class(&a.irrel));
+        self.delta.append_option(a.delta.map(|d| d as f32));
     }
 
     /// Takes the rows appended so far as one record batch and starts empty again.
@@ -132,11 +141,12 @@ impl ScoresBuilder {
             Arc::new(self.fine_label.finish()),
             Arc::new(self.polarity.finish()),
             Arc::new(self.method.finish()),
-            Arc::new(self.convention.finish()),
+            Arc::new(self.variant.finish()),
+            Arc::new(self.target.finish()),
+            Arc::new(self.score.finish()),
             Arc::new(self.rel.finish()),
             Arc::new(self.irrel.finish()),
-            Arc::new(self.score.finish()),
-            Arc::new(self.residual.finish()),
+            Arc::new(self.delta.finish()),
         ];
         RecordBatch::try_new(scores_schema(), columns).map_err(arrow_error("scores"))
     }

@@ -379,7 +379,7 @@ pub fn batch_gradients<R: Real>(
 simd_dispatch! {
     /// Gate activations (in place over the pre-activations `z`, rows of i, f, g, o), cells, their
     /// tanh and hidden states of one step for every row.
-    fn forward_step<R: Real>(
+    pub(super) fn forward_step<R: Real>(
         z: &mut [R],
         bias: &[R],
         previous_cells: Option<&[R]>,
@@ -419,7 +419,7 @@ simd_dispatch! {
     /// Gradients of one step's pre-activations `d_z` (rows of i, f, g, o) from the gradients of
     /// its hidden states and cells (rows of `h`); `d_cell` becomes the gradient of the previous
     /// cells.
-    fn backward_step<R: Real>(
+    pub(super) fn backward_step<R: Real>(
         h: usize,
         gates: &[R],
         previous_cells: Option<&[R]>,

@@ -1,7 +1,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
-use super::ModelError;
-use crate::numeric::{Mat, Real, SplitMix64, matmul, simd_dispatch};
+use super::{Classifier, ModelError, Occluded, Occlusion, PathGradients, PathRequest};
+use crate::numeric::{Mat, Real, SplitMix64, dot_f64, matmul, simd_dispatch};
 
 /// A one-layer unidirectional LSTM classifier: embedding, `nn.LSTM`, linear output on the last state.
 ///
@@ -11,14 +11,14 @@ use crate::numeric::{Mat, Real, SplitMix64, matmul, simd_dispatch};
 pub struct LstmClassifier<R: Real> {
     embedding: Array2<R>,
     w_ih: Array2<R>,
-    w_hh: Array2<R>,
+    pub(super) w_hh: Array2<R>,
     /// `w_ih` and `w_hh` transposed, `(E, 4H)` and `(H, 4H)`, for the products: the GEMM backend
     /// reads these directly, where PyTorch's layout makes it gather the whole matrix element by
     /// element on every call (measured: 15 % of the CD engine's time, in the forward pass).
-    w_ih_t: Array2<R>,
-    w_hh_t: Array2<R>,
-    bias: Array1<R>,
-    w_out: Array2<R>,
+    pub(super) w_ih_t: Array2<R>,
+    pub(super) w_hh_t: Array2<R>,
+    pub(super) bias: Array1<R>,
+    pub(super) w_out: Array2<R>,
     b_out: Array1<R>,
 }
 
@@ -203,24 +203,38 @@ impl<R: Real> LstmClassifier<R> {
             .expect("one trace per sentence"))
     }
 
+    /// The embedding rows of a sentence, `(T, E)`.
+    pub fn embed(&self, ids: &[usize]) -> Result<Array2<R>, ModelError> {
+        self.check_ids(ids)?;
+        Ok(self.embedding.select(Axis(0), ids))
+    }
+
     /// Forward passes of several sentences; at each step the recurrent products of all sentences
     /// still running are one matrix product.
     pub fn forward_batch(
         &self,
         sentences: &[&[usize]],
     ) -> Result<Vec<ForwardTrace<R>>, ModelError> {
-        for ids in sentences {
-            self.check_ids(ids)?;
-        }
+        let inputs = sentences
+            .iter()
+            .map(|ids| self.embed(ids))
+            .collect::<Result<Vec<_>, _>>()?;
+        let views: Vec<ArrayView2<'_, R>> = inputs.iter().map(|rows| rows.view()).collect();
+        Ok(self.forward_rows(&views))
+    }
+
+    /// [`forward_batch`](Self::forward_batch) of sentences given as embedding rows `(T, E)`, each
+    /// with at least one row.
+    pub fn forward_rows(&self, inputs: &[ArrayView2<'_, R>]) -> Vec<ForwardTrace<R>> {
         let h = self.hidden_size();
         let mut traces: Vec<ForwardTrace<R>> =
-            sentences.iter().map(|ids| self.start_trace(ids)).collect();
-        let longest = sentences.iter().map(|ids| ids.len()).max().unwrap_or(0);
+            inputs.iter().map(|rows| self.start_trace(*rows)).collect();
+        let longest = inputs.iter().map(|rows| rows.nrows()).max().unwrap_or(0);
         let mut previous_hidden: Vec<R> = Vec::new();
         let mut recurrent: Vec<R> = Vec::new();
         for t in 0..longest {
             let running: Vec<usize> = (0..traces.len())
-                .filter(|&s| t < sentences[s].len())
+                .filter(|&s| t < inputs[s].nrows())
                 .collect();
             recurrent.clear();
             recurrent.resize(running.len() * 4 * h, R::zero());
@@ -244,17 +258,21 @@ impl<R: Real> LstmClassifier<R> {
             let last = trace.hidden.nrows() - 1;
             trace.logits = self.output(trace.hidden.row(last), true);
         }
-        Ok(traces)
+        traces
     }
 
     /// A trace with the input products filled in and everything else to be computed.
-    fn start_trace(&self, ids: &[usize]) -> ForwardTrace<R> {
-        let (h, steps) = (self.hidden_size(), ids.len());
-        let embedded = self.embedding.select(Axis(0), ids);
+    fn start_trace(&self, rows: ArrayView2<'_, R>) -> ForwardTrace<R> {
+        assert!(
+            rows.nrows() > 0 && rows.ncols() == self.embedding_dim(),
+            "a sentence of at least one embedding row"
+        );
+        let (h, steps) = (self.hidden_size(), rows.nrows());
+        let rows = rows.as_standard_layout();
         let mut input_products = Array2::<R>::zeros((steps, 4 * h));
         matmul(
             Mat::new(
-                embedded.as_slice().expect("standard layout"),
+                rows.as_slice().expect("standard layout"),
                 steps,
                 self.embedding_dim(),
             ),
@@ -342,37 +360,6 @@ impl<R: Real> LstmClassifier<R> {
     }
 }
 
-/// Partial sums of [`dot_f64`]: two AVX-512 vectors of f64, enough to hide the addition latency.
-const DOT_PARTIALS: usize = 16;
-
-simd_dispatch! {
-    /// Σ a_j b_j accumulated in f64 over interleaved partial sums, which lets the compiler
-    /// vectorise it (a single running sum would fix the order of every addition).
-    fn dot_f64<R: Real>(a: &[R], b: &[R]) -> f64 {
-        let mut partial = [0.0_f64; DOT_PARTIALS];
-        let (a_blocks, b_blocks) = (a.chunks_exact(DOT_PARTIALS), b.chunks_exact(DOT_PARTIALS));
-        let tail: f64 = a_blocks
-            .remainder()
-            .iter()
-            .zip(b_blocks.remainder())
-            .map(|(&x, &y)| x.as_f64() * y.as_f64())
-            .sum();
-        for (x, y) in a_blocks.zip(b_blocks) {
-            for k in 0..DOT_PARTIALS {
-                partial[k] += x[k].as_f64() * y[k].as_f64();
-            }
-        }
-        let mut width = DOT_PARTIALS;
-        while width > 1 {
-            width /= 2;
-            for k in 0..width {
-                partial[k] += partial[k + width];
-            }
-        }
-        partial[0] + tail
-    }
-}
-
 /// What one LSTM step reads: `W_ih x_t`, `b`, `W_hh h_(t-1)` (all 4H) and `c_(t-1)` (H).
 struct LstmStepInputs<'a, R> {
     input: &'a [R],
@@ -414,5 +401,38 @@ simd_dispatch! {
             outputs.tanh_cell[j] = c.tanh_act();
             outputs.hidden[j] = o[j] * outputs.tanh_cell[j];
         }
+    }
+}
+
+impl<R: Real> Classifier<R> for LstmClassifier<R> {
+    fn vocab_size(&self) -> usize {
+        self.embedding.nrows()
+    }
+
+    fn embedding_dim(&self) -> usize {
+        self.embedding.ncols()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.w_out.nrows()
+    }
+
+    fn embed(&self, ids: &[usize]) -> Result<Array2<R>, ModelError> {
+        LstmClassifier::embed(self, ids)
+    }
+
+    fn logits(&self, inputs: &[ArrayView2<'_, R>]) -> Vec<Vec<f64>> {
+        self.forward_rows(inputs)
+            .into_iter()
+            .map(|trace| trace.logits)
+            .collect()
+    }
+
+    fn occluded_logits(&self, requests: &[Occlusion<'_, R>]) -> Vec<Occluded> {
+        self.lstm_occluded_logits(requests)
+    }
+
+    fn path_gradients(&self, requests: &[PathRequest<'_, R>]) -> Vec<PathGradients> {
+        self.lstm_path_gradients(requests)
     }
 }

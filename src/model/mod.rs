@@ -1,14 +1,18 @@
 //! LSTM sentiment classifiers in the layout of the authors' `LSTMSentiment` (PyTorch `nn.LSTM`).
 
 mod backprop;
+mod classifier;
 mod glove;
 mod logreg;
 mod lstm;
+mod occlusion;
+mod path_gradients;
 mod safetensors_io;
 mod train;
 mod vocab;
 
 pub use backprop::{Gradients, LstmParameters, batch_gradients};
+pub use classifier::{Classifier, Occluded, Occlusion, OutputFunction, PathGradients, PathRequest};
 pub use glove::WordVectors;
 pub use logreg::{LogisticRegression, NgramFeatures, SparseExample, fit};
 pub use lstm::{ForwardTrace, LstmClassifier};

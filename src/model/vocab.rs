@@ -101,6 +101,11 @@ impl Vocabulary {
         self.resolve(raw).map(|(row, _)| row)
     }
 
+    /// The embedding row of a raw token after [`normalize_token`], with no fallback to `<unk>`.
+    pub fn find(&self, raw: &str) -> Option<usize> {
+        self.index.get(&normalize_token(raw)).copied()
+    }
+
     /// The row of a raw token, and its normalised form when that was not in the vocabulary and
     /// the token went to `<unk>`.
     fn resolve(&self, raw: &str) -> Result<(usize, Option<String>), UnknownToken> {

@@ -1,5 +1,5 @@
-//! `aggregate`: the distribution of one numeric column of an earlier stage's table per method,
-//! convention and group, and optionally the two-sample Kolmogorov-Smirnov statistic between two
+//! `aggregate`: the distribution of one numeric column of an earlier stage's table per method
+//! (with its variant and target) and group, and optionally the two-sample Kolmogorov-Smirnov statistic between two
 //! groups (positive against negative negations, say).
 
 use std::collections::BTreeMap;
@@ -20,7 +20,7 @@ use crate::io::{StatsRecord, aggregate_stats_batch, aggregate_stats_schema};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AggregateStage {
-    /// An earlier stage whose table has `method` and `convention` columns.
+    /// An earlier stage whose table has `method`, `variant` and `target` columns.
     pub input: String,
     /// A Float32 or Float64 column of that table.
     #[serde(default = "default_value")]
@@ -70,14 +70,15 @@ impl Stage for AggregateStage {
         let is_text = |t: &DataType| matches!(t, DataType::Utf8);
         column("value", &self.value, &is_float, "a float")?;
         column("group_by", &self.group_by, &is_text, "a string")?;
-        column("input", "method", &is_text, "a string")?;
-        column("input", "convention", &is_text, "a string")?;
+        for name in ["method", "variant", "target"] {
+            column("input", name, &is_text, "a string")?;
+        }
         let compare = self.compare.as_ref().map_or_else(String::new, |[a, b]| {
             format!(", Kolmogorov-Smirnov {a} vs {b}")
         });
         Ok(StagePlan {
             summary: format!(
-                "aggregate: {} of {} by method, convention and {}{compare} -> {}.parquet",
+                "aggregate: {} of {} by method, variant, target and {}{compare} -> {}.parquet",
                 self.value, self.input, self.group_by, stage.name
             ),
             input: None,
@@ -93,36 +94,40 @@ impl Stage for AggregateStage {
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
-        let mut samples: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
+        let mut samples: BTreeMap<SampleKey, Vec<f64>> = BTreeMap::new();
         for batch in &context.tables[&self.input] {
             collect(batch, &self.value, &self.group_by, &mut samples);
         }
         let mut rows = Vec::new();
-        for ((method, convention, group), values) in &samples {
+        for (key, values) in &samples {
             let mut sorted = values.clone();
             let summary = summarize(&mut sorted).expect("groups exist only with values");
             let other = self.compare.as_ref().and_then(|[a, b]| {
-                if group == a {
+                if &key.group == a {
                     Some(b)
-                } else if group == b {
+                } else if &key.group == b {
                     Some(a)
                 } else {
                     None
                 }
             });
             let ks = other.and_then(|other| {
-                let key = (method.clone(), convention.clone(), other.clone());
+                let other_key = SampleKey {
+                    group: other.clone(),
+                    ..key.clone()
+                };
                 samples
-                    .get(&key)
+                    .get(&other_key)
                     .and_then(|other_values| kolmogorov_smirnov(values, other_values))
             });
             rows.push(StatsRecord {
                 source: self.input.clone(),
                 value: self.value.clone(),
-                method: method.clone(),
-                convention: convention.clone(),
+                method: key.method.clone(),
+                variant: key.variant.clone(),
+                target: key.target.clone(),
                 group_by: self.group_by.clone(),
-                group: group.clone(),
+                group: key.group.clone(),
                 count: summary.count,
                 mean: summary.mean,
                 std: summary.std,
@@ -138,12 +143,21 @@ impl Stage for AggregateStage {
     }
 }
 
-/// Adds the batch's non-null values to their (method, convention, group) samples.
+/// The rows of one sample: one method, variant, target and group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SampleKey {
+    method: String,
+    variant: Option<String>,
+    target: String,
+    group: String,
+}
+
+/// Adds the batch's non-null values to their samples.
 fn collect(
     batch: &RecordBatch,
     value: &str,
     group_by: &str,
-    samples: &mut BTreeMap<(String, String, String), Vec<f64>>,
+    samples: &mut BTreeMap<SampleKey, Vec<f64>>,
 ) {
     let column = |name: &str| {
         batch
@@ -160,15 +174,17 @@ fn collect(
     };
     let groups = column(group_by).as_string::<i32>();
     let methods = column("method").as_string::<i32>();
-    let conventions = column("convention").as_string::<i32>();
+    let variants = column("variant").as_string::<i32>();
+    let targets = column("target").as_string::<i32>();
     for (row, value) in values.into_iter().enumerate() {
         if let (Some(v), false) = (value, groups.is_null(row)) {
             samples
-                .entry((
-                    methods.value(row).to_string(),
-                    conventions.value(row).to_string(),
-                    groups.value(row).to_string(),
-                ))
+                .entry(SampleKey {
+                    method: methods.value(row).to_string(),
+                    variant: (!variants.is_null(row)).then(|| variants.value(row).to_string()),
+                    target: targets.value(row).to_string(),
+                    group: groups.value(row).to_string(),
+                })
                 .or_default()
                 .push(v);
         }

@@ -6,15 +6,15 @@
 //! [`RunContext`] and the [`StagePlan`] each one declares.
 
 mod aggregate;
-mod cd_score;
 mod examples;
 mod negation;
+mod score;
 mod train_logreg;
 mod train_lstm;
 
 pub use aggregate::AggregateStage;
-pub use cd_score::{CdScoreStage, ScoreCoverage, SpanSpec};
 pub use negation::NegationStage;
+pub use score::{ScoreCoverage, ScoreStage, SpanSpec};
 pub use train_logreg::TrainLogregStage;
 pub use train_lstm::TrainLstmStage;
 
@@ -74,9 +74,9 @@ pub struct CachedModel {
 }
 
 /// Generates [`StageKind`] (the options of every kind) and the YAML kind names from one line per
-/// kind: `Variant(OptionsType) = "yaml_name"`.
+/// kind: `Variant(OptionsType) = "yaml_name"`, then any older names still accepted (`| "old"`).
 macro_rules! stage_kinds {
-    ($($variant:ident($options:ty) = $name:literal),* $(,)?) => {
+    ($($variant:ident($options:ty) = $name:literal $(| $alias:literal)*),* $(,)?) => {
         /// The typed options of a stage, by kind.
         #[derive(Debug, Clone)]
         pub enum StageKind {
@@ -86,7 +86,7 @@ macro_rules! stage_kinds {
         /// The `kind:` values of pipeline files.
         #[derive(Debug, Clone, Copy, serde::Deserialize)]
         pub enum KindName {
-            $(#[serde(rename = $name)] $variant),*
+            $(#[serde(rename = $name $(, alias = $alias)*)] $variant),*
         }
 
         impl StageKind {
@@ -117,7 +117,7 @@ macro_rules! stage_kinds {
 }
 
 stage_kinds! {
-    CdScore(CdScoreStage) = "cd_score",
+    Score(ScoreStage) = "score" | "cd_score",
     Negation(NegationStage) = "negation",
     Aggregate(AggregateStage) = "aggregate",
     TrainLstm(TrainLstmStage) = "train_lstm",
@@ -265,12 +265,19 @@ impl LoadedModel {
     }
 }
 
+/// A method whose scores a scoring stage provides: its name, variant and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoredMethod {
+    pub method: String,
+    pub variant: Option<String>,
+    pub target: String,
+}
+
 /// Scores of spans, by sentence position and span, one entry per method.
 #[derive(Debug, Default)]
 pub struct ScoreIndex {
-    /// `(method, convention)` of each entry.
-    pub methods: Vec<(String, String)>,
-    pub scores: HashMap<(usize, Span), Vec<Option<f64>>>,
+    pub methods: Vec<ScoredMethod>,
+    pub scores: HashMap<(usize, Span), Vec<f64>>,
 }
 
 /// Everything a stage can use while running.

@@ -17,8 +17,9 @@ use crate::io::{InteractionRecord, negation_interactions_batch, negation_interac
 pub struct NegationStage {
     /// An `sst_trees` input.
     pub input: String,
-    /// An earlier `cd_score` stage over the same input that scored every constituent shorter than
-    /// `max_words` (spans `constituents` or `all_spans`).
+    /// An earlier `score` stage over the same input that scored every constituent shorter than
+    /// `max_words` (spans `constituents` or `all_spans`); interactions are computed for each of its
+    /// methods.
     pub scores: String,
     /// Negation words, matched after lower-casing; the paper's list by default.
     #[serde(default = "default_words")]
@@ -88,14 +89,6 @@ impl Stage for NegationStage {
                 ),
             ));
         }
-        let model = scores.model.as_deref().unwrap_or_default();
-        let classes = context.model(&stage.key("scores"), model)?.classes;
-        if classes != 2 {
-            return Err(invalid(
-                "scores",
-                format!("interactions need a binary model; `{model}` has {classes} classes"),
-            ));
-        }
         Ok(StagePlan {
             summary: format!(
                 "negation: negation phrases of fewer than {} words in {} ({} negation words), interactions from {} -> {}.parquet",
@@ -139,11 +132,8 @@ impl Stage for NegationStage {
                     NegationKind::Positive => positive += 1,
                     NegationKind::Negative => negative += 1,
                 }
-                let score = |span: Span, method: usize| -> f64 {
-                    index.scores[&(k, span)][method]
-                        .expect("planned: a binary model gives binary scores")
-                };
-                for (m, (method, convention)) in index.methods.iter().enumerate() {
+                let score = |span: Span, method: usize| -> f64 { index.scores[&(k, span)][method] };
+                for (m, scored) in index.methods.iter().enumerate() {
                     let (phrase_score, negation_score, negated_score) =
                         (score(whole, m), score(negation_child, m), score(negated, m));
                     rows.push(InteractionRecord {
@@ -156,8 +146,9 @@ impl Stage for NegationStage {
                         phrase_text: tree.tokens[whole.start..whole.end].join(" "),
                         negation_word: negation.word.clone(),
                         kind: negation.kind.name(),
-                        method: method.clone(),
-                        convention: convention.clone(),
+                        method: scored.method.clone(),
+                        variant: scored.variant.clone(),
+                        target: scored.target.clone(),
                         phrase_score,
                         negation_score,
                         negated_score,

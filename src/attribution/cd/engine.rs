@@ -14,9 +14,10 @@
 use ndarray::ArrayView1;
 
 use super::Convention;
+use super::Decomposition;
 use super::kernel::StepTable;
 use super::lanes::{LanePlanner, StateUpdate};
-use crate::attribution::{Span, SpanAttribution};
+use crate::attribution::Span;
 use crate::model::{ForwardTrace, LstmClassifier};
 use crate::numeric::{Mat, Real, matmul};
 
@@ -79,7 +80,7 @@ pub(super) fn decompose_batch<R: Real>(
     workspace: &mut Workspace<R>,
     sentences: &[(&ForwardTrace<R>, &[Span])],
     convention: Convention,
-) -> Vec<Vec<SpanAttribution>> {
+) -> Vec<Vec<Decomposition>> {
     let h = model.hidden_size();
     let width = weights.columns;
     let mut step = StepTable::new(model);
@@ -87,7 +88,7 @@ pub(super) fn decompose_batch<R: Real>(
         .iter()
         .map(|&(_, spans)| LanePlanner::new(spans, convention))
         .collect();
-    let mut results: Vec<Vec<SpanAttribution>> = vec![Vec::new(); sentences.len()];
+    let mut results: Vec<Vec<Decomposition>> = vec![Vec::new(); sentences.len()];
     let longest = sentences
         .iter()
         .map(|(trace, _)| trace.hidden.nrows())
@@ -221,7 +222,7 @@ fn finish<R: Real>(
     spans: &[Span],
     planner: &LanePlanner<'_>,
     states: &[R],
-) -> Vec<SpanAttribution> {
+) -> Vec<Decomposition> {
     let h = model.hidden_size();
     let last_h = contiguous(trace.hidden.row(trace.hidden.nrows() - 1));
     let logits_without_bias: Vec<f64> = trace
@@ -230,7 +231,7 @@ fn finish<R: Real>(
         .zip(model.b_out())
         .map(|(l, b)| l - b.as_f64())
         .collect();
-    let mut results: Vec<Option<SpanAttribution>> = vec![None; spans.len()];
+    let mut results: Vec<Option<Decomposition>> = vec![None; spans.len()];
     let mut gamma = vec![R::zero(); h];
     for (state, members) in planner.final_lanes() {
         let row = state.expect("every span is non-empty, so its lane has left the zero state");
@@ -245,14 +246,14 @@ fn finish<R: Real>(
             .split_last()
             .expect("a lane holds at least one span");
         for &i in others {
-            results[i] = Some(SpanAttribution {
+            results[i] = Some(Decomposition {
                 span: spans[i],
                 rel: rel.clone(),
                 irrel: irrel.clone(),
                 residual,
             });
         }
-        results[last] = Some(SpanAttribution {
+        results[last] = Some(Decomposition {
             span: spans[last],
             rel,
             irrel,

@@ -20,8 +20,8 @@ use std::sync::Mutex;
 
 use super::corpus::cut_batches;
 use super::{
-    Attribution, AttributionError, SPANS_PER_BATCH, SentenceSpans, Span, SpanAttribution,
-    check_spans,
+    Attribution, AttributionError, SPANS_PER_BATCH, SentenceSpans, Span, SpanScore, Target,
+    check_sentences, decomposed_score, linear_weights,
 };
 use crate::model::{ForwardTrace, LstmClassifier};
 use crate::numeric::Real;
@@ -82,6 +82,18 @@ impl FromStr for Convention {
     }
 }
 
+/// CD of one span: β and γ read out by the output layer, per class, without the output bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decomposition {
+    pub span: Span,
+    /// W_out β_T, one value per class.
+    pub rel: Vec<f64>,
+    /// W_out γ_T, one value per class.
+    pub irrel: Vec<f64>,
+    /// max over classes of |rel + irrel − (logits − output bias)|.
+    pub residual: f64,
+}
+
 /// CD under one convention, as an [`Attribution`] method, computed by the batched engine.
 #[derive(Debug)]
 pub struct ContextualDecomposition<'m, R: Real> {
@@ -103,8 +115,8 @@ impl<'m, R: Real> ContextualDecomposition<'m, R> {
     }
 
     /// CD of `spans` given the sentence's forward pass (from [`LstmClassifier::forward`]); spans
-    /// must fit the sentence (see [`check_spans`]).
-    pub fn decompose(&self, trace: &ForwardTrace<R>, spans: &[Span]) -> Vec<SpanAttribution> {
+    /// must fit the sentence (see [`check_spans`](crate::attribution::check_spans)).
+    pub fn decompose(&self, trace: &ForwardTrace<R>, spans: &[Span]) -> Vec<Decomposition> {
         self.decompose_batch(&[(trace, spans)])
             .pop()
             .expect("one result per sentence")
@@ -115,7 +127,7 @@ impl<'m, R: Real> ContextualDecomposition<'m, R> {
     pub fn decompose_batch(
         &self,
         sentences: &[(&ForwardTrace<R>, &[Span])],
-    ) -> Vec<Vec<SpanAttribution>> {
+    ) -> Vec<Vec<Decomposition>> {
         // A poisoned lock only means another call panicked; the buffers hold nothing it could
         // have left half-written that a call reads before writing.
         let take = || {
@@ -136,43 +148,54 @@ impl<'m, R: Real> ContextualDecomposition<'m, R> {
     }
 }
 
+/// CD splits the logits, so it attributes targets linear in them; its delta only measures the
+/// f32 forward pass: the engine computes γ_h as h − β_h, so rel + irrel = W_out h_T up to rounding.
+/// (The one-span reference, [`decompose_one_span`], propagates γ on its own: the property tests
+/// check its completeness.)
 impl<R: Real> Attribution for ContextualDecomposition<'_, R> {
     fn method(&self) -> &'static str {
         "cd"
     }
 
-    fn variant(&self) -> &'static str {
-        self.convention.name()
+    fn variant(&self) -> Option<String> {
+        Some(self.convention.name().to_string())
+    }
+
+    fn rows(&self, _len: usize, spans: usize) -> usize {
+        spans
     }
 
     fn attribute(
         &self,
-        token_ids: &[usize],
-        spans: &[Span],
-    ) -> Result<Vec<SpanAttribution>, AttributionError> {
-        Ok(self
-            .attribute_batch(&[SentenceSpans { token_ids, spans }])?
-            .pop()
-            .expect("one result per sentence"))
-    }
-
-    fn attribute_batch(
-        &self,
         sentences: &[SentenceSpans<'_>],
-    ) -> Result<Vec<Vec<SpanAttribution>>, AttributionError> {
-        for s in sentences {
-            check_spans(s.spans, s.token_ids.len())?;
-        }
+        target: Target,
+    ) -> Result<Vec<Vec<SpanScore>>, AttributionError> {
+        check_sentences(sentences, self.model.vocab_size())?;
         let ids: Vec<&[usize]> = sentences.iter().map(|s| s.token_ids).collect();
         let traces = self.model.forward_batch(&ids)?;
+        let bias = self.model.b_out();
         let mut results = Vec::with_capacity(sentences.len());
         for range in cut_batches(sentences.iter().map(|s| s.spans.len()), SPANS_PER_BATCH) {
             let batch: Vec<(&_, &[Span])> = traces[range.clone()]
                 .iter()
-                .zip(&sentences[range])
+                .zip(&sentences[range.clone()])
                 .map(|(t, s)| (t, s.spans))
                 .collect();
-            results.extend(self.decompose_batch(&batch));
+            for (trace, decompositions) in traces[range].iter().zip(self.decompose_batch(&batch)) {
+                let weights = linear_weights("cd", target, &trace.logits)?;
+                let without_bias: Vec<f64> = trace
+                    .logits
+                    .iter()
+                    .zip(bias)
+                    .map(|(l, b)| l - b.as_f64())
+                    .collect();
+                results.push(
+                    decompositions
+                        .into_iter()
+                        .map(|d| decomposed_score(d.span, d.rel, d.irrel, &weights, &without_bias))
+                        .collect(),
+                );
+            }
         }
         Ok(results)
     }

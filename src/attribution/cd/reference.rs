@@ -6,8 +6,9 @@
 use ndarray::{Array1, ArrayView1, s};
 
 use super::Convention;
+use super::Decomposition;
 use super::engine::completeness_residual;
-use crate::attribution::{AttributionError, Span, SpanAttribution, check_spans};
+use crate::attribution::{AttributionError, Span, check_spans};
 use crate::model::LstmClassifier;
 use crate::numeric::Real;
 
@@ -37,7 +38,7 @@ pub fn decompose_one_span<R: Real>(
     logits: &[f64],
     span: Span,
     convention: Convention,
-) -> Result<SpanAttribution, AttributionError> {
+) -> Result<Decomposition, AttributionError> {
     check_spans(&[span], token_ids.len())?;
     model.check_ids(token_ids)?;
     let h = model.hidden_size();
@@ -109,7 +110,7 @@ pub fn decompose_one_span<R: Real>(
         .map(|(l, b)| l - b.as_f64())
         .collect();
     let residual = completeness_residual(&rel, &irrel, &logits_without_bias);
-    Ok(SpanAttribution {
+    Ok(Decomposition {
         span,
         rel,
         irrel,

@@ -1,24 +1,27 @@
-//! `cd_score`: CD scores of chosen spans of every sentence of an input, each span scored in the
-//! context of its full sentence.
+//! `score` (formerly `cd_score`): attribution scores of chosen spans of every sentence of an input
+//! by every chosen method, each span scored in the context of its full sentence.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{PlanContext, RunContext, ScoreIndex, Stage, StagePlan, StageRef};
+use super::{PlanContext, RunContext, ScoreIndex, ScoredMethod, Stage, StagePlan, StageRef};
 use crate::Error;
-use crate::attribution::{Attribution, ContextualDecomposition, Convention, Span, SpanSet};
+use crate::attribution::{
+    Attribution, CdOptions, Convention, MethodConfig, Span, SpanSet, Target, attribute_in_chunks,
+    build_methods,
+};
 use crate::config::ConfigError;
 use crate::data::Polarity;
 use crate::io::{ScoreRecord, ScoresBuilder, scores_schema};
 
-/// Options of a `cd_score` stage.
+/// Options of a `score` stage.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CdScoreStage {
+pub struct ScoreStage {
     /// Name of the input whose sentences are scored.
     pub input: String,
-    /// Name of the model under `models`.
+    /// Name of the model under `models`, or of a training stage.
     pub model: String,
     /// Which spans of each sentence.
     #[serde(default = "default_spans")]
@@ -26,17 +29,19 @@ pub struct CdScoreStage {
     /// Keep only spans of at most this many tokens.
     #[serde(default)]
     pub max_len: Option<usize>,
-    /// CD conventions for the bias×bias product; one set of rows each.
-    #[serde(default = "default_conventions")]
+    /// Attribution methods, one set of rows each (default: `[cd]`).
+    #[serde(default)]
+    pub methods: Vec<MethodConfig>,
+    /// What every method attributes; each method's default when not given.
+    #[serde(default)]
+    pub target: Option<Target>,
+    /// Shorthand for `methods: [cd:convention=...]`, as the `--convention` flag of `score`.
+    #[serde(default)]
     pub conventions: Vec<Convention>,
 }
 
 fn default_spans() -> SpanSpec {
     SpanSpec::AllSpans
-}
-
-fn default_conventions() -> Vec<Convention> {
-    vec![Convention::Paper]
 }
 
 /// The spans a scoring stage takes from each sentence.
@@ -79,26 +84,48 @@ impl ScoreCoverage {
     }
 }
 
-impl Stage for CdScoreStage {
+impl ScoreStage {
+    /// `methods` and the CD conventions of `conventions`, or `[cd]` when both are empty.
+    fn method_configs(&self) -> Vec<MethodConfig> {
+        let mut configs = self.methods.clone();
+        configs.extend(
+            self.conventions
+                .iter()
+                .map(|&convention| MethodConfig::Cd(CdOptions { convention })),
+        );
+        if configs.is_empty() {
+            configs.push(MethodConfig::Cd(CdOptions::default()));
+        }
+        configs
+    }
+}
+
+impl Stage for ScoreStage {
     fn plan(
         &self,
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
         context.input(&stage.key("input"), &self.input)?;
-        context.model(&stage.key("model"), &self.model)?;
+        let classes = context.model(&stage.key("model"), &self.model)?.classes;
         let invalid = |option: &str, message: String| ConfigError::Invalid {
             key: stage.key(option),
             message,
         };
-        if self.conventions.is_empty() {
-            return Err(invalid(
-                "conventions",
-                "list at least one convention".into(),
-            ));
-        }
         if self.max_len == Some(0) {
             return Err(invalid("max_len", "must be at least 1".into()));
+        }
+        let configs = self.method_configs();
+        for config in &configs {
+            config
+                .check(config.target(self.target), classes)
+                .map_err(|e| invalid("methods", format!("{config}: {e}")))?;
+        }
+        // Options that name tokens are checked against a loaded model's vocabulary now; a model
+        // trained by the run is checked when the stage builds its methods.
+        if let Some(loaded) = context.models.get(&self.model) {
+            build_methods(&configs, self.target, &loaded.model, Some(&loaded.vocab))
+                .map_err(|e| invalid("methods", e))?;
         }
         match &self.spans {
             SpanSpec::Constituents if !context.input_has_trees(&self.input) => {
@@ -130,17 +157,20 @@ impl Stage for CdScoreStage {
             }
             _ => {}
         }
-        let conventions: Vec<&str> = self.conventions.iter().map(|c| c.name()).collect();
+        let methods: Vec<String> = configs
+            .iter()
+            .map(|c| format!("{c} ({})", c.target(self.target)))
+            .collect();
         let limit = self
             .max_len
             .map_or_else(String::new, |max| format!(" of at most {max} tokens"));
         Ok(StagePlan {
             summary: format!(
-                "cd_score: {} of {} with model {}, conventions {} -> {}.parquet",
+                "score: {} of {} with model {} by {} -> {}.parquet",
                 self.spans.describe() + &limit,
                 self.input,
                 self.model,
-                conventions.join(", "),
+                methods.join(", "),
                 stage.name
             ),
             input: Some(self.input.clone()),
@@ -163,19 +193,27 @@ impl Stage for CdScoreStage {
         let mut writer = context.table_writer(stage, scores_schema())?;
         let keep = context.keeps_table(stage);
         let corpus = context.corpus(&self.input);
-        let model = &context.models[&self.model].model;
-        let mut conventions: Vec<Convention> = Vec::new();
-        for &c in &self.conventions {
-            if !conventions.contains(&c) {
-                conventions.push(c);
-            }
-        }
-        let methods: Vec<ContextualDecomposition<'_, f32>> = conventions
+        let loaded = &context.models[&self.model];
+        let methods = build_methods(
+            &self.method_configs(),
+            self.target,
+            &loaded.model,
+            Some(&loaded.vocab),
+        )
+        .map_err(|message| ConfigError::Invalid {
+            key: stage.key("methods"),
+            message,
+        })?;
+        let calls: Vec<(&dyn Attribution, Target)> =
+            methods.iter().map(|(m, t)| (m.as_ref(), *t)).collect();
+        let scored: Vec<ScoredMethod> = methods
             .iter()
-            .map(|&c| ContextualDecomposition::new(model, c))
+            .map(|(m, target)| ScoredMethod {
+                method: m.method().to_string(),
+                variant: m.variant(),
+                target: target.to_string(),
+            })
             .collect();
-        let methods: Vec<&dyn Attribution> =
-            methods.iter().map(|m| m as &dyn Attribution).collect();
         let phrases = match &self.spans {
             SpanSpec::Phrases(source) => Some(&context.phrases[source]),
             _ => None,
@@ -199,17 +237,14 @@ impl Stage for CdScoreStage {
         };
 
         let mut index = ScoreIndex {
-            methods: methods
-                .iter()
-                .map(|m| (m.method().to_string(), m.variant().to_string()))
-                .collect(),
+            methods: scored.clone(),
             scores: HashMap::new(),
         };
         let mut builder = ScoresBuilder::default();
         let mut kept = Vec::new();
         let mut rows = 0;
-        let mut max_residual = 0.0_f64;
-        crate::score::attribute_in_chunks(&methods, ids, spans_of, |results| {
+        let mut max_delta: Vec<Option<f64>> = vec![None; scored.len()];
+        attribute_in_chunks(&calls, ids, spans_of, |results| {
             // Results come sentence by sentence, one per method: the node labels of a sentence
             // are looked up once for all its methods.
             let mut labels: (Option<usize>, HashMap<Span, u8>) = (None, HashMap::new());
@@ -226,10 +261,13 @@ impl Stage for CdScoreStage {
                     });
                 }
                 let labels = &labels.1;
-                let method = methods[result.method];
-                for attribution in &result.spans {
-                    max_residual = max_residual.max(attribution.residual);
-                    let fine_label = labels.get(&attribution.span).copied();
+                let method = &scored[result.method];
+                for score in &result.spans {
+                    if let Some(delta) = score.delta {
+                        let worst = max_delta[result.method].get_or_insert(0.0);
+                        *worst = worst.max(delta.abs());
+                    }
+                    let fine_label = labels.get(&score.span).copied();
                     builder.append(ScoreRecord {
                         sentence_id: &sentence.id,
                         dataset: &corpus.name,
@@ -238,15 +276,16 @@ impl Stage for CdScoreStage {
                         fine_label: fine_label
                             .map(|l| i8::try_from(l).expect("fine labels are 0-4")),
                         polarity: fine_label.map(|l| Polarity::of(l).name()),
-                        method: method.method(),
-                        convention: method.variant(),
-                        attribution,
+                        method: &method.method,
+                        variant: method.variant.as_deref(),
+                        target: &method.target,
+                        score,
                     });
                     index
                         .scores
-                        .entry((result.sentence, attribution.span))
-                        .or_insert_with(|| vec![None; methods.len()])[result.method] =
-                        attribution.binary_score();
+                        .entry((result.sentence, score.span))
+                        .or_insert_with(|| vec![f64::NAN; scored.len()])[result.method] =
+                        score.score;
                 }
             }
             let batch = builder.finish()?;
@@ -255,15 +294,28 @@ impl Stage for CdScoreStage {
             if keep {
                 kept.push(batch);
             }
-            Ok(())
+            Ok::<(), Error>(())
         })?;
+        for (method, delta) in scored.iter().zip(&max_delta) {
+            if let Some(delta) = delta {
+                tracing::info!(
+                    "stage {}: {} {} of {}: largest |delta| {delta:.3e}",
+                    stage.name,
+                    method.method,
+                    method.variant.as_deref().unwrap_or_default(),
+                    method.target
+                );
+            }
+        }
         tracing::info!(
             rows,
-            max_residual,
             "stage {}: scored {} sentences",
             stage.name,
             corpus.sentences.len()
         );
+        // The methods borrow the model from the context, which the stage now adds to.
+        drop(calls);
+        drop(methods);
         context.scores.insert(stage.name.to_string(), index);
         context.finish_table(stage, writer, kept)?;
         Ok(())

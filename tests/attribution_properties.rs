@@ -1,0 +1,209 @@
+//! Properties every attribution method has, checked through the one `Attribution` trait over
+//! random models and sentences: a batch of sentences gives each sentence its result alone, the
+//! results do not depend on the number of threads (to the bit), and integrated gradients' delta
+//! shrinks as its steps grow.
+
+mod common;
+
+use cd_pipeline::attribution::{
+    Attribution, MethodConfig, SentenceSpans, Span, SpanSet, Target, attribute_corpus,
+};
+use std::path::Path;
+
+use cd_pipeline::model::{LstmClassifier, Vocabulary};
+use proptest::prelude::*;
+
+/// Every method, with the targets it takes.
+const METHODS: [(&str, &[Target]); 7] = [
+    ("cd", &[Target::LogitDiff, Target::Predicted]),
+    ("cd:convention=acd", &[Target::Logit(1)]),
+    (
+        "leave_one_out",
+        &[Target::LogProb(1), Target::Prob(0), Target::Predicted],
+    ),
+    ("gradient_x_input", &[Target::Prob(1), Target::LogitDiff]),
+    (
+        "integrated_gradients:steps=8",
+        &[Target::Prob(1), Target::Predicted],
+    ),
+    (
+        "integrated_gradients:steps=5,quadrature=riemann_trapezoid,baseline=token:2",
+        &[Target::LogProb(0)],
+    ),
+    ("cell_decomposition", &[Target::LogitDiff, Target::Logit(0)]),
+];
+
+fn methods() -> Vec<MethodConfig> {
+    METHODS
+        .iter()
+        .map(|(spec, _)| spec.parse().unwrap())
+        .collect()
+}
+
+/// Tokens named by their row: `2` is row 2 (the integrated-gradients baseline above).
+fn vocabulary(size: usize) -> Vocabulary {
+    Vocabulary::from_tokens(
+        Path::new("rows.json"),
+        (0..size).map(|k| k.to_string()).collect(),
+    )
+    .unwrap()
+}
+
+/// Random spans of each sentence (duplicates allowed), and sometimes none.
+fn spans_of(ids: &[usize], seed: usize) -> Vec<Span> {
+    if seed.is_multiple_of(5) {
+        return Vec::new();
+    }
+    let all = SpanSet::All.spans(ids.len());
+    (0..1 + seed % 7)
+        .map(|k| all[(seed * 31 + k * 17) % all.len()])
+        .collect()
+}
+
+fn sentences(vocab: usize, lengths: &[usize], seed: usize) -> Vec<Vec<usize>> {
+    lengths
+        .iter()
+        .enumerate()
+        .map(|(k, &len)| (0..len).map(|t| (seed + k * 5 + t * 3) % vocab).collect())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Sentences attributed together (one call, and through a corpus of several calls) get what
+    /// each gets alone, in f64 to 1e-12, for every method and target.
+    #[test]
+    fn a_batch_gives_each_sentence_its_own_result(
+        (vocab, embedding, hidden, seed) in (3usize..20, 1usize..8, 1usize..24, any::<u64>()),
+        lengths in prop::collection::vec(1usize..14, 1..7),
+    ) {
+        let model = LstmClassifier::<f64>::seeded_random(vocab, embedding, hidden, 2, seed);
+        let sentences = sentences(vocab, &lengths, seed as usize % 97);
+        let spans: Vec<Vec<Span>> =
+            sentences.iter().enumerate().map(|(k, ids)| spans_of(ids, k + seed as usize % 13)).collect();
+        let requests: Vec<SentenceSpans<'_>> = sentences
+            .iter()
+            .zip(&spans)
+            .map(|(ids, spans)| SentenceSpans { token_ids: ids, spans })
+            .collect();
+        let vocab = vocabulary(vocab);
+        for (config, (_, targets)) in methods().iter().zip(METHODS) {
+            let method = config.build(&model, Some(&vocab)).unwrap();
+            for &target in targets {
+                let together = method.attribute(&requests, target).unwrap();
+                prop_assert_eq!(together.len(), sentences.len());
+                for (request, got) in requests.iter().zip(&together) {
+                    let alone = method.attribute_sentence(request.token_ids, request.spans, target).unwrap();
+                    prop_assert_eq!(got.len(), request.spans.len());
+                    for (a, b) in got.iter().zip(&alone) {
+                        prop_assert_eq!(a.span, b.span);
+                        prop_assert!((a.score - b.score).abs() <= 1e-12, "{config} {target}: {} vs {}", a.score, b.score);
+                        prop_assert_eq!(a.rel.is_some(), b.rel.is_some());
+                        prop_assert_eq!(a.delta.is_some(), b.delta.is_some());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Integrated gradients' completeness delta shrinks as the steps grow, for both quadratures.
+    #[test]
+    fn integrated_gradients_converge_as_steps_grow(
+        (vocab, embedding, hidden, seed) in (3usize..20, 1usize..8, 1usize..24, any::<u64>()),
+        len in 1usize..12,
+    ) {
+        let model = LstmClassifier::<f64>::seeded_random(vocab, embedding, hidden, 2, seed);
+        let ids: Vec<usize> = (0..len).map(|t| (seed as usize + t * 7) % vocab).collect();
+        let spans = SpanSet::Unigrams.spans(len);
+        for quadrature in ["gausslegendre", "riemann_trapezoid"] {
+            let deltas: Vec<f64> = [4, 16, 64]
+                .iter()
+                .map(|steps| {
+                    let config: MethodConfig =
+                        format!("integrated_gradients:steps={steps},quadrature={quadrature}")
+                            .parse()
+                            .unwrap();
+                    let method = config.build(&model, None).unwrap();
+                    method.attribute_sentence(&ids, &spans, Target::Prob(1)).unwrap()[0]
+                        .delta
+                        .unwrap()
+                        .abs()
+                })
+                .collect();
+            prop_assert!(
+                deltas[1] <= deltas[0] + 1e-12 && deltas[2] <= deltas[1] + 1e-12,
+                "{quadrature}: |delta| at 4, 16, 64 steps: {deltas:?}"
+            );
+        }
+    }
+}
+
+/// A corpus scored by every method on 1 thread and on 4 gives bit-identical results, each
+/// sentence the scores it gets alone.
+#[test]
+fn results_do_not_depend_on_thread_count() {
+    let model = LstmClassifier::<f32>::seeded_random(50, 16, 24, 2, 3);
+    let sentences: Vec<Vec<usize>> = (0..64)
+        .map(|k| (0..1 + k % 23).map(|t| (k * 7 + t * 13) % 50).collect())
+        .collect();
+    let configs = methods();
+    let vocab = vocabulary(50);
+    let built: Vec<Box<dyn Attribution + '_>> = configs
+        .iter()
+        .map(|c| c.build(&model, Some(&vocab)).unwrap())
+        .collect();
+    let calls: Vec<(&dyn Attribution, Target)> = built
+        .iter()
+        .zip(METHODS)
+        .flat_map(|(m, (_, targets))| targets.iter().map(move |&t| (m.as_ref(), t)))
+        .collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            attribute_corpus(&calls, &sentences, |_, ids| SpanSet::All.spans(ids.len()))
+        })
+        .unwrap()
+    };
+    let bits = |results: &[cd_pipeline::attribution::SentenceAttribution]| -> Vec<u64> {
+        results
+            .iter()
+            .flat_map(|s| s.spans.iter())
+            .flat_map(|a| {
+                std::iter::once(a.score)
+                    .chain(a.rel.iter().flatten().copied())
+                    .chain(a.irrel.iter().flatten().copied())
+                    .chain(a.delta)
+            })
+            .map(f64::to_bits)
+            .collect()
+    };
+    let one = run(1);
+    let four = run(4);
+    assert_eq!(one.len(), 64 * calls.len());
+    assert_eq!(bits(&one), bits(&four));
+    for (k, result) in one.iter().enumerate() {
+        assert_eq!(
+            (result.sentence, result.method),
+            (k / calls.len(), k % calls.len())
+        );
+        let (method, target) = calls[result.method];
+        let ids = &sentences[result.sentence];
+        let alone = method
+            .attribute_sentence(ids, &SpanSet::All.spans(ids.len()), target)
+            .unwrap();
+        for (got, want) in result.spans.iter().zip(&alone) {
+            assert_eq!(got.span, want.span);
+            assert!(
+                (got.score - want.score).abs() <= 1e-6,
+                "{}: {} vs {}",
+                method.method(),
+                got.score,
+                want.score
+            );
+        }
+    }
+}
