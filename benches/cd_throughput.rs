@@ -9,7 +9,7 @@
 //! ratio is not skewed by a slow spell that hit only one of them.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cd_pipeline::attribution::cd::{decompose_one_span, recurrent_product_columns, recurrent_rows};
 use cd_pipeline::attribution::{
@@ -18,7 +18,10 @@ use cd_pipeline::attribution::{
 };
 use cd_pipeline::model::LstmClassifier;
 use cd_pipeline::numeric::{Mat, matmul};
+use common::best_of;
 use rayon::prelude::*;
+
+mod common;
 
 const HIDDEN: usize = 168;
 const EMBEDDING: usize = 50;
@@ -228,20 +231,3 @@ fn gemm_at_engine_shapes(rows: &[usize], spans: usize, sentences: usize) {
 
 /// Timed passes of the engine and of the GEMM alone for each configuration.
 const PASSES: usize = 9;
-
-/// The best time of each of `runs` over `passes` rounds, after one warm-up round; every round
-/// runs each of them once, in order.
-fn best_of<const N: usize>(passes: usize, mut runs: [&mut dyn FnMut(); N]) -> [Duration; N] {
-    for run in runs.iter_mut() {
-        run();
-    }
-    let mut best = [Duration::MAX; N];
-    for _ in 0..passes {
-        for (run, best) in runs.iter_mut().zip(&mut best) {
-            let start = Instant::now();
-            run();
-            *best = (*best).min(start.elapsed());
-        }
-    }
-    best
-}

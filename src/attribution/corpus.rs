@@ -18,6 +18,14 @@ pub const SPANS_PER_BATCH: usize = 256;
 /// batch): the forward pass took 3.5 % of the time with one batch per call.
 pub const SPANS_PER_CALL: usize = 4 * SPANS_PER_BATCH;
 
+/// Calls a method's work is cut into, at least, when the input has enough rows: a call runs on
+/// one core, so a small corpus (or a method with one row per sentence, such as gradient × input)
+/// still fans out over several. Like the calls themselves, it depends on the input only.
+const MIN_CALLS: usize = 16;
+
+/// Rows a call holds at least (but the last), so that its matrix products keep some width.
+const MIN_CALL_ROWS: usize = 32;
+
 /// The attributions of one sentence by one method.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SentenceAttribution {
@@ -37,7 +45,8 @@ pub struct CorpusError {
 }
 
 /// Runs every method, each for its target, over every sentence: each method's calls (cut by its
-/// own rows per sentence) fan out over the current rayon pool. Results come back ordered by
+/// own rows per sentence, at most [`SPANS_PER_CALL`] and at least [`MIN_CALLS`] of them when the
+/// rows allow) fan out over the current rayon pool. Results come back ordered by
 /// sentence, then method.
 pub fn attribute_corpus(
     methods: &[(&dyn Attribution, Target)],
@@ -59,12 +68,16 @@ pub fn attribute_corpus(
         .collect();
     let mut by_method = Vec::with_capacity(methods.len());
     for &(method, target) in methods {
-        let calls = cut_batches(
-            requests
-                .iter()
-                .map(|r| method.rows(r.token_ids.len(), r.spans.len())),
-            SPANS_PER_CALL,
-        );
+        let rows: Vec<usize> = requests
+            .iter()
+            .map(|r| method.rows(r.token_ids.len(), r.spans.len()))
+            .collect();
+        let limit = rows
+            .iter()
+            .sum::<usize>()
+            .div_ceil(MIN_CALLS)
+            .clamp(MIN_CALL_ROWS, SPANS_PER_CALL);
+        let calls = cut_batches(rows, limit);
         let per_call: Vec<Vec<Vec<SpanScore>>> = calls
             .par_iter()
             .map(|range| {

@@ -12,7 +12,7 @@ use ndarray::{Array2, ArrayView1};
 
 use super::backprop::{backward_step, forward_step};
 use super::{LstmClassifier, PathGradients, PathRequest};
-use crate::numeric::{Mat, Real, dot_f64, matmul};
+use crate::numeric::{Mat, Real, dot_f64, matmul, simd_dispatch};
 
 impl<R: Real> LstmClassifier<R> {
     /// [`Classifier::path_gradients`](super::Classifier::path_gradients) for this LSTM.
@@ -80,23 +80,17 @@ impl<R: Real> LstmClassifier<R> {
         let mut hidden: Vec<Vec<R>> = Vec::with_capacity(longest);
         for t in 0..longest {
             let m = live[t];
-            let mut z = vec![R::zero(); m * g4];
-            for (row, &(i, k)) in z.chunks_exact_mut(g4).zip(&rows[..m]) {
-                let alpha = R::from_f64(requests[i].alphas[k]);
-                let direction = directions[i].row(t);
-                match &baselines[i] {
-                    Some(baseline) => {
-                        for ((value, &d), &b) in row.iter_mut().zip(direction).zip(baseline.row(t))
-                        {
-                            *value = b + alpha * d;
-                        }
-                    }
-                    None => {
-                        for (value, &d) in row.iter_mut().zip(direction) {
-                            *value = alpha * d;
-                        }
-                    }
-                }
+            let mut z = Vec::with_capacity(m * g4);
+            for &(i, k) in &rows[..m] {
+                let step = t * g4..(t + 1) * g4;
+                push_point_inputs(
+                    &mut z,
+                    R::from_f64(requests[i].alphas[k]),
+                    &directions[i].as_slice().expect("standard layout")[step.clone()],
+                    baselines[i]
+                        .as_ref()
+                        .map(|b| &b.as_slice().expect("standard layout")[step]),
+                );
             }
             if t > 0 {
                 matmul(Mat::new(&hidden[t - 1], m, h), w_hh_t, &mut z, true);
@@ -156,11 +150,9 @@ impl<R: Real> LstmClassifier<R> {
                 &mut d_z[..m * g4],
             );
             for (r, &(i, _)) in rows[..m].iter().enumerate() {
-                let direction = directions[i].row(t);
-                directional[r][t] = dot_f64(
-                    &d_z[r * g4..(r + 1) * g4],
-                    direction.as_slice().expect("standard layout"),
-                );
+                let direction =
+                    &directions[i].as_slice().expect("standard layout")[t * g4..(t + 1) * g4];
+                directional[r][t] = dot_f64(&d_z[r * g4..(r + 1) * g4], direction);
             }
             if t > 0 {
                 matmul(
@@ -188,6 +180,16 @@ impl<R: Real> LstmClassifier<R> {
                 .copy_from_slice(&row_directional);
         }
         results
+    }
+}
+
+simd_dispatch! {
+    /// Appends the input products of the point α: W_ih b + α W_ih (x − b), or α W_ih x.
+    fn push_point_inputs<R: Real>(z: &mut Vec<R>, alpha: R, direction: &[R], baseline: Option<&[R]>) {
+        match baseline {
+            Some(baseline) => z.extend(direction.iter().zip(baseline).map(|(&d, &b)| b + alpha * d)),
+            None => z.extend(direction.iter().map(|&d| alpha * d)),
+        }
     }
 }
 
