@@ -43,3 +43,8 @@ pub mod pipeline;
 pub mod score;
 
 pub use error::{EXIT_INVALID_INPUT, EXIT_RUN_FAILURE, Error};
+
+/// The README's Rust example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

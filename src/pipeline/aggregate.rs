@@ -87,6 +87,7 @@ impl Stage for AggregateStage {
             reads_tables: vec![self.input.clone()],
             table: aggregate_stats_schema(),
             extra_tables: Vec::new(),
+            files: Vec::new(),
             trains_model: false,
             scores: None,
             phrases: false,

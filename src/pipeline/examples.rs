@@ -44,6 +44,7 @@ pub fn training_plan(
         reads_tables: Vec::new(),
         table,
         extra_tables: vec![("eval".into(), model_eval_schema())],
+        files: Vec::new(),
         trains_model,
         scores: None,
         phrases: false,

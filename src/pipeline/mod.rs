@@ -155,6 +155,8 @@ pub struct StagePlan {
     pub table: SchemaRef,
     /// Further tables it writes, as `<name>_<suffix>.parquet`.
     pub extra_tables: Vec<(String, SchemaRef)>,
+    /// Other files it writes to the output folder (file names), published with the tables.
+    pub files: Vec<String>,
     /// Whether it trains a model, which later stages can use under the stage's name.
     pub trains_model: bool,
     /// For scoring stages: which spans they score.
@@ -392,6 +394,13 @@ impl RunContext {
         Ok(())
     }
 
+    /// Writes a file other than a table to the output folder, published with the run's tables.
+    pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf, OutputError> {
+        let path = self.output_dir.join(name);
+        self.pending.push(PendingFile::write(&path, bytes)?);
+        Ok(path)
+    }
+
     /// Writes a small table whole (see [`finish_table`](Self::finish_table)).
     pub fn write_table(
         &mut self,
@@ -589,7 +598,8 @@ impl Pipeline {
             .collect()
     }
 
-    /// Every table a run writes, in the order it writes them.
+    /// Every file a run writes (tables, and other files such as trained models), in the order it
+    /// writes them.
     pub fn table_paths(&self, output_dir: &Path) -> Vec<PathBuf> {
         let mut paths = Vec::new();
         for input in self.used_inputs() {
@@ -604,6 +614,7 @@ impl Pipeline {
             for (suffix, _) in &plan.extra_tables {
                 paths.push(output_dir.join(format!("{name}_{suffix}.parquet")));
             }
+            paths.extend(plan.files.iter().map(|file| output_dir.join(file)));
         }
         if self
             .plan

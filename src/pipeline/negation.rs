@@ -104,6 +104,7 @@ impl Stage for NegationStage {
             reads_tables: Vec::new(),
             table: negation_interactions_schema(),
             extra_tables: Vec::new(),
+            files: Vec::new(),
             trains_model: false,
             scores: None,
             phrases: true,

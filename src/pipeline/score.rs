@@ -179,6 +179,7 @@ impl Stage for ScoreStage {
             reads_tables: Vec::new(),
             table: scores_schema(),
             extra_tables: Vec::new(),
+            files: Vec::new(),
             trains_model: false,
             scores: Some(ScoreCoverage {
                 spans: self.spans.clone(),

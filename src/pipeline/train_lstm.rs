@@ -85,6 +85,14 @@ fn default_eval_every() -> usize {
     1000
 }
 
+/// The trained model's weights and vocabulary as the run's output folder holds them.
+fn model_files(stage: &str) -> [String; 2] {
+    [
+        format!("{stage}_model.safetensors"),
+        format!("{stage}_vocab.json"),
+    ]
+}
+
 /// The file of a cached model that records how it was trained; written last, so a folder that has
 /// it is complete.
 const TRAINING_RECORD: &str = "training.json";
@@ -141,9 +149,9 @@ impl Stage for TrainLstmStage {
         if let Some(glove) = &self.glove {
             context.data_file(&stage.key("glove"), glove)?;
         }
-        Ok(training_plan(
+        let mut plan = training_plan(
             format!(
-                "train_lstm: LSTM (hidden {}) on {} with early stopping on {}, {} epochs of batches of {}, Adam {}, seed {}; cached in the model cache -> {}.parquet, {}_eval.parquet",
+                "train_lstm: LSTM (hidden {}) on {} with early stopping on {}, {} epochs of batches of {}, Adam {}, seed {}; cached in the model cache -> {}.parquet, {}_eval.parquet, the model as {}",
                 self.hidden,
                 self.train,
                 self.dev,
@@ -152,13 +160,16 @@ impl Stage for TrainLstmStage {
                 self.learning_rate,
                 self.seed,
                 stage.name,
-                stage.name
+                stage.name,
+                model_files(stage.name).join(" and ")
             ),
             &self.train,
             reads,
             train_log_schema(),
             true,
-        ))
+        );
+        plan.files = model_files(stage.name).to_vec();
+        Ok(plan)
     }
 
     fn cached_model(
@@ -204,10 +215,23 @@ impl Stage for TrainLstmStage {
             );
             record
         };
-        let loaded = LoadedModel::load(
-            &folder.join("model.safetensors"),
-            &folder.join("vocab.json"),
-        )?;
+        let (weights, vocab) = (folder.join("model.safetensors"), folder.join("vocab.json"));
+        let loaded = LoadedModel::load(&weights, &vocab)?;
+        // The run's output folder gets its own copy, so that its tables and the model that made
+        // them travel together (and `cd-pipeline score` has a stable path to it).
+        for (name, source) in model_files(stage.name).iter().zip([&weights, &vocab]) {
+            let bytes = std::fs::read(source).map_err(|source_error| InputError::Read {
+                path: source.clone(),
+                source: source_error,
+            })?;
+            let path = context.write_file(name, &bytes)?;
+            tracing::debug!(
+                "stage {}: {} will be {}",
+                stage.name,
+                source.display(),
+                path.display()
+            );
+        }
 
         let mut rows = Vec::new();
         for input in std::iter::once(&self.dev).chain(&self.test) {
