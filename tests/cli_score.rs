@@ -382,3 +382,112 @@ fn bad_input_exits_2_with_a_precise_message_and_writes_nothing() {
         &["class 2 does not exist; the model has classes 0 to 1"],
     );
 }
+
+/// Stacked and bidirectional PyTorch models (the architectures fixtures) are refused with exit 2,
+/// naming every tensor the one-layer loader would otherwise have ignored.
+#[test]
+fn stacked_and_bidirectional_models_are_refused_naming_their_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_input(dir.path());
+    let output = dir.path().join("scores.parquet");
+    for (model, tensors) in [
+        (
+            "lstm_2layer",
+            &[
+                "lstm.bias_hh_l1",
+                "lstm.bias_ih_l1",
+                "lstm.weight_hh_l1",
+                "lstm.weight_ih_l1",
+            ][..],
+        ),
+        (
+            "bilstm",
+            &[
+                "lstm.bias_hh_l0_reverse",
+                "lstm.bias_ih_l0_reverse",
+                "lstm.weight_hh_l0_reverse",
+                "lstm.weight_ih_l0_reverse",
+            ][..],
+        ),
+    ] {
+        let weights = fixture(&format!("cd_architectures/{model}/model.safetensors"));
+        let vocab = fixture(&format!("cd_architectures/{model}/vocab.json"));
+        let listed: Vec<String> = tensors.iter().map(|t| format!("`{t}`")).collect();
+        let message = format!(
+            "{}: tensors {} are not part of",
+            weights.display(),
+            listed.join(", ")
+        );
+        assert_rejected(
+            &score_args(
+                path_str(&weights),
+                path_str(&vocab),
+                path_str(&input),
+                path_str(&output),
+            ),
+            &output,
+            &[&message],
+        );
+    }
+}
+
+/// `--max-len` keeps the spans of at most that many tokens; unknown tokens are counted in the
+/// file's metadata and the log.
+#[test]
+fn max_len_and_unknown_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("s.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\": \"a\", \"tokens\": [\"zebra\", \"yak\", \"zebra\", \"Zebra\"]}\n",
+    )
+    .unwrap();
+    let output = dir.path().join("scores.parquet");
+    let model = fixture("cd_reference/small/model.safetensors");
+    let vocab = fixture("cd_reference/small/vocab.json");
+    let mut args = score_args(
+        path_str(&model),
+        path_str(&vocab),
+        path_str(&input),
+        path_str(&output),
+    );
+    args.extend(["--max-len", "2"]);
+    let run = cd_pipeline(&args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "4 of 4 tokens (100.00 %, 2 distinct) mapped to <unk>; most frequent: zebra yak"
+        ),
+        "{stderr}"
+    );
+    let (batches, metadata) = read_parquet(&output);
+    assert!(metadata.contains(&("unknown_tokens".to_string(), "4".to_string())));
+    let lengths: Vec<i32> = batches
+        .iter()
+        .flat_map(|b| {
+            let (s, e) = (
+                b.column_by_name("span_start").unwrap(),
+                b.column_by_name("span_end").unwrap(),
+            );
+            (0..b.num_rows())
+                .map(|r| {
+                    e.as_primitive::<Int32Type>().value(r) - s.as_primitive::<Int32Type>().value(r)
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // 4 unigrams and 3 bigrams of the 10 spans.
+    assert_eq!(lengths.len(), 7);
+    assert!(lengths.iter().all(|&l| l <= 2));
+    let mut zero = score_args(
+        path_str(&model),
+        path_str(&vocab),
+        path_str(&input),
+        path_str(&output),
+    );
+    zero.extend(["--max-len", "0"]);
+    let run = cd_pipeline(&zero);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--max-len: must be at least 1"));
+}

@@ -151,6 +151,42 @@ fn the_good_pipeline_runs() {
             "{table}"
         );
     }
+    // What the vocabulary (<unk> it good not bad film) made of each input, logged and tabled:
+    // the trees' `'s`, the reviews' punctuation.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    for line in [
+        "input trees with the vocabulary of model lstm: 1 of 6 tokens (16.67 %, 1 distinct) mapped to <unk>; most frequent: 's",
+        "input reviews with the vocabulary of model lstm: 3 of 8 tokens (37.50 %, 2 distinct) mapped to <unk>; most frequent: . ,",
+    ] {
+        assert!(stderr.contains(line), "{stderr}");
+    }
+    let coverage = ws.path("out/vocabulary_coverage.parquet");
+    assert_schema_matches(&coverage, "vocabulary_coverage");
+    let (batches, _) = read_parquet(&coverage);
+    let rows: Vec<(String, i64, i64, i64)> = (0..batches[0].num_rows())
+        .map(|r| {
+            let column = |name: &str| batches[0].column_by_name(name).unwrap().clone();
+            let int = |name: &str| {
+                column(name)
+                    .as_primitive::<arrow_array::types::Int64Type>()
+                    .value(r)
+            };
+            (
+                column("dataset").as_string::<i32>().value(r).to_string(),
+                int("tokens"),
+                int("unknown_tokens"),
+                int("unknown_types"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("reviews".to_string(), 8, 3, 2),
+            ("trees".to_string(), 6, 1, 1)
+        ]
+    );
+
     // "It 's not good": one negative negation, "not good" = [2, 4) with children [2, 3) and
     // [3, 4). The last stage scores these phrases again, in the same sentence.
     let spans_and_scores = |table: &str| -> Vec<(i32, i32, f32)> {
@@ -406,9 +442,36 @@ fn a_training_stage_reuses_its_cached_model() {
             .collect();
         (reused, folders)
     };
+    let validate = || {
+        let run = cd_pipeline(&["validate", pipeline.to_str().unwrap()]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    };
+    let plan = validate();
+    assert!(
+        plan.contains("lstm: trained by stage lstm, not in the model cache: will be trained ("),
+        "{plan}"
+    );
     let (reused, folders) = run(&[]);
     assert!(!reused);
     assert_eq!(folders.len(), 1);
+    let plan = validate();
+    assert!(
+        plan.contains(&format!(
+            "lstm: trained by stage lstm, in the model cache: will be reused ({})",
+            folders[0].display()
+        )),
+        "{plan}"
+    );
+    // The run's own copy of the model is the cached one.
+    assert_eq!(
+        std::fs::read(ws.path("out/lstm_model.safetensors")).unwrap(),
+        std::fs::read(folders[0].join("model.safetensors")).unwrap()
+    );
     assert_schema_matches(&ws.path("out/bow.parquet"), "coefficients");
     assert_schema_matches(&ws.path("out/bow_eval.parquet"), "model_eval");
     let model = folders[0].join("model.safetensors");
@@ -539,4 +602,47 @@ fn outputs_are_checked_before_any_work_and_published_as_one_unit() {
         "{stderr}"
     );
     assert_eq!(snapshot(&out), before);
+}
+
+/// An empty input is a warning, not an error: its tables are empty. `--threads 0` is refused.
+#[test]
+fn empty_inputs_are_warned_about_and_zero_threads_refused() {
+    let ws = Workspace::new();
+    ws.write("pipeline.yaml", ws.pipeline());
+    ws.write("trees.txt", "\n");
+    let pipeline = ws.path("pipeline.yaml");
+    let run = cd_pipeline(&["run", pipeline.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("WARN"), "{stderr}");
+    assert!(
+        stderr.contains("input trees has no sentences")
+            && stderr.contains("its stages produce empty tables"),
+        "{stderr}"
+    );
+    let (batches, _) = read_parquet(&ws.path("out/scores.parquet"));
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 0);
+
+    let run = cd_pipeline(&["run", pipeline.to_str().unwrap(), "--threads", "0"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&run.stderr)
+            .contains("must be at least 1 (leave --threads out to use every core)")
+    );
+}
+
+/// A stacked model under `models` is refused when the pipeline is opened, naming its tensors.
+#[test]
+fn a_stacked_model_in_a_pipeline_is_refused() {
+    let ws = Workspace::new();
+    let model = common::fixture("cd_architectures/lstm_2layer/model.safetensors");
+    let vocab = common::fixture("cd_architectures/lstm_2layer/vocab.json");
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &[
+            &format!("models.lstm.weights={}", model.display()),
+            &format!("models.lstm.vocab={}", vocab.display()),
+        ],
+        &["tensors `lstm.bias_hh_l1`, `lstm.bias_ih_l1`, `lstm.weight_hh_l1`, `lstm.weight_ih_l1` are not part of a one-layer unidirectional LSTM classifier"],
+    );
 }
