@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use cd_pipeline::attribution::{
-    Attribution, MethodConfig, SPANS_PER_BATCH, SpanSet, Target, attribute_corpus,
+    Attribution, MethodConfig, ROWS_PER_BATCH, SpanSet, Target, attribute_corpus,
 };
 use cd_pipeline::data::read_sst_trees;
 use cd_pipeline::model::{LstmClassifier, Vocabulary};
 use cd_pipeline::numeric::{Mat, SplitMix64, matmul};
-use common::best_of;
+use common::{Pools, best_of};
 use rayon::prelude::*;
 
 mod common;
@@ -62,15 +62,7 @@ fn main() {
                 .collect()
         })
         .collect();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let single = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let all = rayon::ThreadPoolBuilder::new()
-        .num_threads(cores)
-        .build()
-        .unwrap();
+    let Pools { cores, single, all } = Pools::new();
     let words = |sentences: &[Vec<usize>]| sentences.iter().map(Vec::len).sum::<usize>();
     println!(
         "cd-pipeline attribution throughput: torch_sst model (hidden {}, embedding {}), f32, target logit_diff, every word of every sentence, {cores} cores",
@@ -162,7 +154,7 @@ fn arithmetic_against_gemm(
     };
     // Integrated gradients: every point of a sentence is a row, forward (H × 4H) and backward
     // (4H × H) at every step after the first; rows per batch as the method cuts them.
-    let per_batch = SPANS_PER_BATCH.div_ceil(STEPS);
+    let per_batch = ROWS_PER_BATCH.div_ceil(STEPS);
     let ig_flops = sentences.len() as f64 * STEPS as f64 * (t - 1) as f64 * 2.0 * product;
     let ig_shapes: Vec<(usize, usize, usize)> = (1..t)
         .flat_map(|_| [(per_batch * STEPS, h, 4 * h), (per_batch * STEPS, 4 * h, h)])
@@ -173,7 +165,7 @@ fn arithmetic_against_gemm(
     // forward pass; the engine's products also hold each copy's first step.
     let loo_necessary: usize = (0..t).map(|k| t - 1 - k).sum::<usize>() + (t - 1);
     let loo_flops = sentences.len() as f64 * loo_necessary as f64 * product;
-    let per_loo_batch = SPANS_PER_BATCH.div_ceil(t);
+    let per_loo_batch = ROWS_PER_BATCH.div_ceil(t);
     let loo_shapes: Vec<(usize, usize, usize)> = (1..t)
         .map(|step| ((step + 1) * per_loo_batch, h, 4 * h))
         .collect();

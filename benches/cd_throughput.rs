@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use cd_pipeline::attribution::cd::{decompose_one_span, recurrent_product_columns, recurrent_rows};
 use cd_pipeline::attribution::{
-    Attribution, ContextualDecomposition, Convention, SPANS_PER_BATCH, Span, SpanSet, Target,
+    Attribution, ContextualDecomposition, Convention, ROWS_PER_BATCH, Span, SpanSet, Target,
     attribute_corpus,
 };
 use cd_pipeline::model::LstmClassifier;
 use cd_pipeline::numeric::{Mat, matmul};
-use common::best_of;
+use common::{Pools, best_of};
 use rayon::prelude::*;
 
 mod common;
@@ -31,20 +31,12 @@ const CONVENTION: Convention = Convention::Paper;
 
 fn main() {
     let model = LstmClassifier::<f32>::seeded_random(VOCAB, EMBEDDING, HIDDEN, 2, 2024);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let single = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let all = rayon::ThreadPoolBuilder::new()
-        .num_threads(cores)
-        .build()
-        .unwrap();
+    let Pools { cores, single, all } = Pools::new();
     println!(
         "cd-pipeline CD throughput: hidden {HIDDEN}, embedding {EMBEDDING}, 2 classes, f32, convention {CONVENTION}, {cores} cores"
     );
     println!(
-        "GEMM backend: the gemm crate 0.19 (x86-v4 kernels), single-threaded per call, sentences batched up to {SPANS_PER_BATCH} spans per product\n"
+        "GEMM backend: the gemm crate 0.19 (x86-v4 kernels), single-threaded per call, sentences batched up to {ROWS_PER_BATCH} spans per product\n"
     );
     println!(
         "{:<8} {:<9} {:>9} {:>13} {:>13} {:>13} {:>9} {:>9} {:>10} {:>10} {:>7} {:>7}",
@@ -199,7 +191,7 @@ fn one_span_at_a_time(model: &LstmClassifier<f32>, sentences: &[Vec<usize>], spa
 /// `(rows × H) · (H × C)` product per step (C = 3H rounded up as the engine does), batches fanned out over the current pool as the
 /// engine's are; operands are allocated once per worker, so only the products are timed.
 fn gemm_at_engine_shapes(rows: &[usize], spans: usize, sentences: usize) {
-    let per_batch = SPANS_PER_BATCH.div_ceil(spans);
+    let per_batch = ROWS_PER_BATCH.div_ceil(spans);
     let columns = recurrent_product_columns(HIDDEN);
     let weights: Vec<f32> = (0..HIDDEN * columns)
         .map(|i| (i % 11) as f32 * 0.01)

@@ -1,4 +1,5 @@
-//! What the benchmarks share: timing a set of runs in alternation.
+//! What the benchmarks share: thread pools of one thread and of every core, and timing a set of
+//! runs in alternation.
 
 use std::time::{Duration, Instant};
 
@@ -17,4 +18,28 @@ pub fn best_of<const N: usize>(passes: usize, mut runs: [&mut dyn FnMut(); N]) -
         }
     }
     best
+}
+
+/// A pool of one thread and one of every core.
+pub struct Pools {
+    pub cores: usize,
+    pub single: rayon::ThreadPool,
+    pub all: rayon::ThreadPool,
+}
+
+impl Pools {
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let pool = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a thread pool")
+        };
+        Self {
+            cores,
+            single: pool(1),
+            all: pool(cores),
+        }
+    }
 }

@@ -4,8 +4,7 @@
 //! over its words, `irrel` the sum over the others.
 
 use super::{
-    Attribution, AttributionError, SentenceSpans, SpanScore, Target, check_sentences,
-    decomposed_score, linear_weights,
+    Attribution, AttributionError, LinearTarget, SentenceSpans, SpanScore, Target, check_sentences,
 };
 use crate::model::LstmClassifier;
 use crate::numeric::Real;
@@ -82,13 +81,7 @@ impl<R: Real> Attribution for CellDecomposition<'_, R> {
         let bias = self.model.b_out();
         let mut results = Vec::with_capacity(sentences.len());
         for (sentence, trace) in sentences.iter().zip(&traces) {
-            let weights = linear_weights("cell_decomposition", target, &trace.logits)?;
-            let without_bias: Vec<f64> = trace
-                .logits
-                .iter()
-                .zip(bias)
-                .map(|(l, b)| l - b.as_f64())
-                .collect();
+            let linear = LinearTarget::new("cell_decomposition", target, &trace.logits, bias)?;
             let words = self.contributions(trace);
             let sum = |keep: &dyn Fn(usize) -> bool| -> Vec<f64> {
                 (0..classes)
@@ -107,7 +100,7 @@ impl<R: Real> Attribution for CellDecomposition<'_, R> {
                     .map(|&span| {
                         let rel = sum(&|t| span.contains(t));
                         let irrel = sum(&|t| !span.contains(t));
-                        decomposed_score(span, rel, irrel, &weights, &without_bias)
+                        linear.score(span, rel, irrel)
                     })
                     .collect(),
             );

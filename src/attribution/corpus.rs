@@ -10,13 +10,13 @@ use super::{Attribution, AttributionError, SentenceSpans, Span, SpanScore, Targe
 /// thread count. Measured on the CD benchmark: larger batches speed up short span lists (unigrams:
 /// 1.5-2x over one sentence per batch) but slow down long ones, whose states then outgrow the L2
 /// cache.
-pub const SPANS_PER_BATCH: usize = 256;
+pub const ROWS_PER_BATCH: usize = 256;
 
 /// Rows given to a method in one call: several engine batches, so that the work a method does on
 /// whole sentences, such as the forward pass (one row per sentence in each of its products), runs
 /// on more rows at once. Measured on the CD benchmark (length 20, all spans, 2 sentences per
 /// batch): the forward pass took 3.5 % of the time with one batch per call.
-pub const SPANS_PER_CALL: usize = 4 * SPANS_PER_BATCH;
+pub const ROWS_PER_CALL: usize = 4 * ROWS_PER_BATCH;
 
 /// Calls a method's work is cut into, at least, when the input has enough rows: a call runs on
 /// one core, so a small corpus (or a method with one row per sentence, such as gradient × input)
@@ -45,7 +45,7 @@ pub struct CorpusError {
 }
 
 /// Runs every method, each for its target, over every sentence: each method's calls (cut by its
-/// own rows per sentence, at most [`SPANS_PER_CALL`] and at least [`MIN_CALLS`] of them when the
+/// own rows per sentence, at most [`ROWS_PER_CALL`] and at least [`MIN_CALLS`] of them when the
 /// rows allow) fan out over the current rayon pool. Results come back ordered by
 /// sentence, then method.
 pub fn attribute_corpus(
@@ -76,7 +76,7 @@ pub fn attribute_corpus(
             .iter()
             .sum::<usize>()
             .div_ceil(MIN_CALLS)
-            .clamp(MIN_CALL_ROWS, SPANS_PER_CALL);
+            .clamp(MIN_CALL_ROWS, ROWS_PER_CALL);
         let calls = cut_batches(rows, limit);
         let per_call: Vec<Vec<Vec<SpanScore>>> = calls
             .par_iter()

@@ -7,8 +7,8 @@ use ndarray::{Array2, ArrayView2};
 
 use super::corpus::cut_batches;
 use super::{
-    Attribution, AttributionError, ResolvedTarget, SPANS_PER_BATCH, SentenceSpans, SpanScore,
-    Target, check_sentences, summed_scores,
+    Attribution, AttributionError, ROWS_PER_BATCH, ResolvedTarget, SentenceSpans, SpanScore,
+    Target, check_sentences, embed_all, summed_scores,
 };
 use crate::model::{Classifier, PathRequest};
 use crate::numeric::Real;
@@ -64,12 +64,9 @@ impl<R: Real> Attribution for GradientXInput<'_, R> {
     ) -> Result<Vec<Vec<SpanScore>>, AttributionError> {
         check_sentences(sentences, self.model.vocab_size())?;
         let mut results = Vec::with_capacity(sentences.len());
-        for range in cut_batches(sentences.iter().map(|_| 1), SPANS_PER_BATCH) {
+        for range in cut_batches(sentences.iter().map(|_| 1), ROWS_PER_BATCH) {
             let batch = &sentences[range];
-            let inputs = batch
-                .iter()
-                .map(|s| self.model.embed(s.token_ids))
-                .collect::<Result<Vec<_>, _>>()?;
+            let inputs = embed_all(self.model, batch)?;
             let targets = resolve(self.model, target, &inputs);
             let requests: Vec<PathRequest<'_, R>> = inputs
                 .iter()
@@ -220,12 +217,9 @@ impl<R: Real> Attribution for IntegratedGradients<'_, R> {
         check_sentences(sentences, self.model.vocab_size())?;
         let mut results = Vec::with_capacity(sentences.len());
         let steps = self.alphas.len();
-        for range in cut_batches(sentences.iter().map(|_| steps), SPANS_PER_BATCH) {
+        for range in cut_batches(sentences.iter().map(|_| steps), ROWS_PER_BATCH) {
             let batch = &sentences[range];
-            let inputs = batch
-                .iter()
-                .map(|s| self.model.embed(s.token_ids))
-                .collect::<Result<Vec<_>, _>>()?;
+            let inputs = embed_all(self.model, batch)?;
             let baselines = inputs
                 .iter()
                 .map(|x| match self.baseline_token {

@@ -4,8 +4,8 @@
 
 use super::corpus::cut_batches;
 use super::{
-    Attribution, AttributionError, SPANS_PER_BATCH, SentenceSpans, SpanScore, Target,
-    check_sentences,
+    Attribution, AttributionError, ROWS_PER_BATCH, SentenceSpans, SpanScore, Target,
+    check_sentences, embed_all,
 };
 use crate::model::{Classifier, Occlusion};
 use crate::numeric::Real;
@@ -41,12 +41,9 @@ impl<R: Real> Attribution for LeaveOneOut<'_, R> {
     ) -> Result<Vec<Vec<SpanScore>>, AttributionError> {
         check_sentences(sentences, self.model.vocab_size())?;
         let mut results = Vec::with_capacity(sentences.len());
-        for range in cut_batches(sentences.iter().map(|s| s.spans.len()), SPANS_PER_BATCH) {
+        for range in cut_batches(sentences.iter().map(|s| s.spans.len()), ROWS_PER_BATCH) {
             let batch = &sentences[range];
-            let inputs = batch
-                .iter()
-                .map(|s| self.model.embed(s.token_ids))
-                .collect::<Result<Vec<_>, _>>()?;
+            let inputs = embed_all(self.model, batch)?;
             let ranges: Vec<Vec<std::ops::Range<usize>>> = batch
                 .iter()
                 .map(|s| s.spans.iter().map(|span| span.range()).collect())

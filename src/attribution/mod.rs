@@ -21,14 +21,17 @@ pub use config::{
     build_methods,
 };
 pub use corpus::{
-    CorpusError, SPANS_PER_BATCH, SPANS_PER_CALL, SentenceAttribution, attribute_corpus,
+    CorpusError, ROWS_PER_BATCH, ROWS_PER_CALL, SentenceAttribution, attribute_corpus,
     attribute_in_chunks,
 };
 pub use gradient::{GradientXInput, IntegratedGradients};
 pub use leave_one_out::LeaveOneOut;
 pub use target::{ResolvedTarget, Target};
 
-use crate::model::ModelError;
+use ndarray::{Array2, ArrayView1};
+
+use crate::model::{Classifier, ModelError};
+use crate::numeric::Real;
 
 /// A half-open range `[start, end)` of token positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -181,28 +184,66 @@ fn check_sentences(
     Ok(())
 }
 
-/// The decomposition fields of a span's score for a target linear in the logits: the score is
-/// w · rel, the delta w · (rel + irrel) − w · (logits − bias).
-fn decomposed_score(
-    span: Span,
-    rel: Vec<f64>,
-    irrel: Vec<f64>,
-    weights: &[f64],
-    logits_without_bias: &[f64],
-) -> SpanScore {
-    let dot = |values: &mut dyn Iterator<Item = f64>| -> f64 {
-        values.zip(weights).map(|(v, w)| v * w).sum()
-    };
-    let score = dot(&mut rel.iter().copied());
-    let total = dot(&mut rel.iter().zip(&irrel).map(|(r, i)| r + i));
-    let delta = total - dot(&mut logits_without_bias.iter().copied());
-    SpanScore {
-        span,
-        score,
-        rel: Some(rel),
-        irrel: Some(irrel),
-        delta: Some(delta),
+/// A target linear in the logits, for one sentence, as decompositions of the logits (CD, cell
+/// decomposition) score spans: the target's weights and the logits without the output bias.
+struct LinearTarget {
+    weights: Vec<f64>,
+    logits_without_bias: Vec<f64>,
+}
+
+impl LinearTarget {
+    /// The target for a sentence with these logits, or the error of a method that needs it linear.
+    fn new<R: Real>(
+        method: &'static str,
+        target: Target,
+        logits: &[f64],
+        bias: ArrayView1<'_, R>,
+    ) -> Result<Self, AttributionError> {
+        match target.resolve(logits) {
+            ResolvedTarget::Linear(weights) => Ok(Self {
+                weights,
+                logits_without_bias: logits
+                    .iter()
+                    .zip(bias)
+                    .map(|(l, b)| l - b.as_f64())
+                    .collect(),
+            }),
+            _ => Err(AttributionError::Target {
+                method,
+                target,
+                reason: "it decomposes the logits, so it takes logit_diff, logit:K or predicted"
+                    .into(),
+            }),
+        }
     }
+
+    /// A span's score w · rel, with rel and irrel and the delta w · (rel + irrel) − w · (logits − bias).
+    fn score(&self, span: Span, rel: Vec<f64>, irrel: Vec<f64>) -> SpanScore {
+        let dot = |values: &mut dyn Iterator<Item = f64>| -> f64 {
+            values.zip(&self.weights).map(|(v, w)| v * w).sum()
+        };
+        let score = dot(&mut rel.iter().copied());
+        let total = dot(&mut rel.iter().zip(&irrel).map(|(r, i)| r + i));
+        let delta = total - dot(&mut self.logits_without_bias.iter().copied());
+        SpanScore {
+            span,
+            score,
+            rel: Some(rel),
+            irrel: Some(irrel),
+            delta: Some(delta),
+        }
+    }
+}
+
+/// The embedding rows of every sentence of a batch.
+fn embed_all<R: Real>(
+    model: &dyn Classifier<R>,
+    sentences: &[SentenceSpans<'_>],
+) -> Result<Vec<Array2<R>>, AttributionError> {
+    sentences
+        .iter()
+        .map(|s| model.embed(s.token_ids).map_err(AttributionError::from))
+        .collect()
 }
 
 /// Spans scored as the sum of their words' scores, as the paper scores phrases with word-level
@@ -218,22 +259,6 @@ fn summed_scores(words: &[f64], spans: &[Span], delta: Option<f64>) -> Vec<SpanS
             delta,
         })
         .collect()
-}
-
-/// A linear target's weights, or the error of a method that needs one.
-fn linear_weights(
-    method: &'static str,
-    target: Target,
-    logits: &[f64],
-) -> Result<Vec<f64>, AttributionError> {
-    match target.resolve(logits) {
-        ResolvedTarget::Linear(weights) => Ok(weights),
-        _ => Err(AttributionError::Target {
-            method,
-            target,
-            reason: "it decomposes the logits, so it takes logit_diff, logit:K or predicted".into(),
-        }),
-    }
 }
 
 #[cfg(test)]

@@ -32,18 +32,24 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     }
 }
 
+/// Creates the folder a destination goes in, when it has one.
+fn create_folder(destination: &Path) -> Result<(), OutputError> {
+    match destination.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent).map_err(|source| OutputError::Folder {
+            path: parent.to_path_buf(),
+            file: destination.to_path_buf(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Checks that each destination can be written: its folder exists or can be created, a file can
 /// be created in it, and the destination itself is not a folder. Run before any work, so that an
 /// output that cannot be written fails at once, naming the destination.
 pub fn check_writable(destinations: &[PathBuf]) -> Result<(), OutputError> {
     for destination in destinations {
-        if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| OutputError::Folder {
-                path: parent.to_path_buf(),
-                file: destination.clone(),
-                source,
-            })?;
-        }
+        create_folder(destination)?;
         check_not_folder(destination)?;
         let probe = beside(destination, "tmp");
         File::create(&probe).map_err(io_error(destination))?;
@@ -84,13 +90,7 @@ impl ParquetTableWriter {
         schema: SchemaRef,
         metadata: &[(&str, String)],
     ) -> Result<Self, OutputError> {
-        if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| OutputError::Folder {
-                path: parent.to_path_buf(),
-                file: destination.to_path_buf(),
-                source,
-            })?;
-        }
+        create_folder(destination)?;
         let temporary = beside(destination, "tmp");
         let file = File::create(&temporary).map_err(io_error(destination))?;
         let mut key_values = vec![
@@ -187,13 +187,7 @@ impl PendingFile {
     /// Writes `bytes` under a temporary name beside `destination`, flushed to disk.
     pub fn write(destination: &Path, bytes: &[u8]) -> Result<Self, OutputError> {
         use std::io::Write;
-        if let Some(parent) = destination.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| OutputError::Folder {
-                path: parent.to_path_buf(),
-                file: destination.to_path_buf(),
-                source,
-            })?;
-        }
+        create_folder(destination)?;
         let pending = Self {
             destination: destination.to_path_buf(),
             temporary: beside(destination, "tmp"),

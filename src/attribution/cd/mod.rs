@@ -20,8 +20,8 @@ use std::sync::Mutex;
 
 use super::corpus::cut_batches;
 use super::{
-    Attribution, AttributionError, SPANS_PER_BATCH, SentenceSpans, Span, SpanScore, Target,
-    check_sentences, decomposed_score, linear_weights,
+    Attribution, AttributionError, LinearTarget, ROWS_PER_BATCH, SentenceSpans, Span, SpanScore,
+    Target, check_sentences,
 };
 use crate::model::{ForwardTrace, LstmClassifier};
 use crate::numeric::Real;
@@ -175,24 +175,18 @@ impl<R: Real> Attribution for ContextualDecomposition<'_, R> {
         let traces = self.model.forward_batch(&ids)?;
         let bias = self.model.b_out();
         let mut results = Vec::with_capacity(sentences.len());
-        for range in cut_batches(sentences.iter().map(|s| s.spans.len()), SPANS_PER_BATCH) {
+        for range in cut_batches(sentences.iter().map(|s| s.spans.len()), ROWS_PER_BATCH) {
             let batch: Vec<(&_, &[Span])> = traces[range.clone()]
                 .iter()
                 .zip(&sentences[range.clone()])
                 .map(|(t, s)| (t, s.spans))
                 .collect();
             for (trace, decompositions) in traces[range].iter().zip(self.decompose_batch(&batch)) {
-                let weights = linear_weights("cd", target, &trace.logits)?;
-                let without_bias: Vec<f64> = trace
-                    .logits
-                    .iter()
-                    .zip(bias)
-                    .map(|(l, b)| l - b.as_f64())
-                    .collect();
+                let linear = LinearTarget::new("cd", target, &trace.logits, bias)?;
                 results.push(
                     decompositions
                         .into_iter()
-                        .map(|d| decomposed_score(d.span, d.rel, d.irrel, &weights, &without_bias))
+                        .map(|d| linear.score(d.span, d.rel, d.irrel))
                         .collect(),
                 );
             }
