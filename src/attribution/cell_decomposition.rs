@@ -61,10 +61,6 @@ impl<R: Real> Attribution for CellDecomposition<'_, R> {
         "cell_decomposition"
     }
 
-    fn variant(&self) -> Option<String> {
-        None
-    }
-
     fn rows(&self, _len: usize, _spans: usize) -> usize {
         1
     }

@@ -45,7 +45,7 @@ pub struct CorpusError {
 }
 
 /// Runs every method, each for its target, over every sentence: each method's calls (cut by its
-/// own rows per sentence, at most [`ROWS_PER_CALL`] and at least [`MIN_CALLS`] of them when the
+/// own rows per sentence, at most [`ROWS_PER_CALL`] rows each and at least 16 calls when the
 /// rows allow) fan out over the current rayon pool. Results come back ordered by
 /// sentence, then method.
 pub fn attribute_corpus(

@@ -49,10 +49,6 @@ impl<R: Real> Attribution for GradientXInput<'_, R> {
         "gradient_x_input"
     }
 
-    fn variant(&self) -> Option<String> {
-        None
-    }
-
     fn rows(&self, _len: usize, _spans: usize) -> usize {
         1
     }

@@ -26,10 +26,6 @@ impl<R: Real> Attribution for LeaveOneOut<'_, R> {
         "leave_one_out"
     }
 
-    fn variant(&self) -> Option<String> {
-        None
-    }
-
     fn rows(&self, _len: usize, spans: usize) -> usize {
         spans
     }

@@ -123,7 +123,9 @@ pub trait Attribution: Send + Sync {
 
     /// The method's variant, as written to the `variant` column: CD's convention, integrated
     /// gradients' quadrature and baseline; `None` for methods without one.
-    fn variant(&self) -> Option<String>;
+    fn variant(&self) -> Option<String> {
+        None
+    }
 
     /// Rows of matrix products the method runs for one sentence of `len` tokens and `spans` spans:
     /// the measure by which work is cut into batches (states for CD, copies for leave-one-out,
