@@ -10,16 +10,16 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 use crate::data::{Format, Tokenizer, YelpOptions};
-use crate::pipeline::{KindName, StageKind};
 
-/// A parsed pipeline file with every path resolved.
+/// A parsed pipeline file with every path resolved; `S` is a stage (the pipeline's stage registry
+/// defines it, so that this module knows nothing of stage kinds).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PipelineConfig {
+pub struct PipelineConfig<S> {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -34,7 +34,7 @@ pub struct PipelineConfig {
     pub inputs: BTreeMap<String, InputConfig>,
     #[serde(default)]
     pub models: BTreeMap<String, ModelConfig>,
-    pub stages: Vec<StageConfig>,
+    pub stages: Vec<S>,
     /// Where each value came from, for messages about values that parse but cannot be used.
     #[serde(skip)]
     pub origins: Origins,
@@ -130,53 +130,6 @@ pub struct ModelConfig {
     pub vocab: PathBuf,
 }
 
-/// One stage: a unique name (its output table is `<name>.parquet`) and its kind's typed options.
-#[derive(Debug, Clone)]
-pub struct StageConfig {
-    pub name: String,
-    pub kind: StageKind,
-}
-
-/// Reads `name` and `kind`, then hands the rest of the mapping to the kind's options without
-/// buffering it, so that errors inside the options keep their line and column.
-impl<'de> Deserialize<'de> for StageConfig {
-    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StageVisitor;
-        impl<'de> Visitor<'de> for StageVisitor {
-            type Value = StageConfig;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a stage: a mapping with `name`, `kind` and the kind's options")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StageConfig, A::Error> {
-                let mut name: Option<String> = None;
-                loop {
-                    match map.next_key::<String>()?.as_deref() {
-                        Some("name") => name = Some(map.next_value()?),
-                        Some("kind") => {
-                            let kind: KindName = map.next_value()?;
-                            let options = de::value::MapAccessDeserializer::new(map);
-                            let kind = StageKind::deserialize_options(kind, options)?;
-                            let name = name.ok_or_else(|| {
-                                de::Error::custom("missing field `name` (put it before `kind`)")
-                            })?;
-                            return Ok(StageConfig { name, kind });
-                        }
-                        Some(other) => {
-                            return Err(de::Error::custom(format!(
-                                "`{other}`: a stage starts with `name` and `kind`, then its options"
-                            )));
-                        }
-                        None => return Err(de::Error::missing_field("kind")),
-                    }
-                }
-            }
-        }
-        deserializer.deserialize_map(StageVisitor)
-    }
-}
-
 /// A pipeline file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -237,7 +190,8 @@ impl Origins {
         }
     }
 
-    fn read(file: &Path, text: &str, overrides: &[String], stages: &[StageConfig]) -> Self {
+    /// `stages` are the stages' names, in order, for overrides that address stages by index.
+    fn read(file: &Path, text: &str, overrides: &[String], stages: &[&str]) -> Self {
         let mut locations = HashMap::new();
         // The file parsed already as a pipeline, so this parse succeeds; without it, messages
         // only lose their line numbers.
@@ -255,7 +209,7 @@ impl Origins {
                         .and_then(|s| s.parse::<usize>().ok())
                         .and_then(|index| stages.get(index))
                 {
-                    path[1] = stage.name.clone();
+                    path[1] = stage.to_string();
                 }
                 (path, assignment.clone())
             })
@@ -371,7 +325,12 @@ impl<'de> Deserialize<'de> for YamlNode {
     }
 }
 
-impl PipelineConfig {
+/// A stage as the pipeline file names it.
+pub trait NamedStage {
+    fn name(&self) -> &str;
+}
+
+impl<S: DeserializeOwned + NamedStage> PipelineConfig<S> {
     /// Reads a pipeline file, applies `--set` overrides (`key.path=value`, value in YAML) and
     /// resolves relative paths.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
@@ -379,7 +338,7 @@ impl PipelineConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config: PipelineConfig =
+        let mut config: PipelineConfig<S> =
             serde_saphyr::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
         if !overrides.is_empty() {
             let mut tree: serde_json::Value =
@@ -392,11 +351,14 @@ impl PipelineConfig {
                 message: e.to_string(),
             })?;
         }
-        config.origins = Origins::read(path, &text, overrides, &config.stages);
+        let names: Vec<&str> = config.stages.iter().map(NamedStage::name).collect();
+        config.origins = Origins::read(path, &text, overrides, &names);
         config.resolve_paths(path.parent().unwrap_or(Path::new("")));
         Ok(config)
     }
+}
 
+impl<S> PipelineConfig<S> {
     /// The error for a file named at `key` that does not exist, naming where the path was given.
     pub fn missing_file(&self, key: &str, path: &Path) -> ConfigError {
         ConfigError::MissingFile {

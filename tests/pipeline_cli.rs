@@ -296,6 +296,17 @@ fn yaml_errors_name_the_key_with_line_and_column() {
         &[],
         &["stages.negations.scores: no earlier stage named `score`"],
     );
+    // A reference to an earlier stage that provides something else.
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &["stages.negations.scores=review_scores"],
+        &["stages.negations.scores: stage `review_scores` provides scores of another input than `trees`"],
+    );
+    ws.assert_rejected(
+        &ws.pipeline(),
+        &["stages.negation_phrase_scores.spans={phrases: stats}"],
+        &["stages.negation_phrase_scores.spans.phrases: stage `stats` provides no phrases"],
+    );
     ws.assert_rejected(
         &ws.pipeline(),
         &["stages.stats.name=trees_sentences"],
@@ -376,7 +387,7 @@ fn validate_prints_the_plan_and_writes_nothing() {
         String::from_utf8_lossy(&run.stderr)
     );
     for fragment in [
-        "1. scores: score: constituents of trees with model lstm by cd (logit_diff)",
+        "1. scores: score: constituents of trees with model lstm by cd (paper) of logit_diff",
         "4. stats: aggregate: interaction of negations",
         "(vocabulary 6, embedding 8, hidden 6, classes 2)",
         "out/negations.parquet",

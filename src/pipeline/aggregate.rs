@@ -10,7 +10,7 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use serde::Deserialize;
 
-use super::{PlanContext, RunContext, Stage, StagePlan, StageRef};
+use super::{ArtefactKind, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::analysis::stats::{kolmogorov_smirnov, summarize};
 use crate::config::ConfigError;
@@ -47,8 +47,11 @@ impl Stage for AggregateStage {
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
-        let source = context.earlier_stage(&stage.key("input"), &self.input)?;
-        let schema = &source.table;
+        let Provides::Table(schema) =
+            context.provided(&stage.key("input"), &self.input, ArtefactKind::Table)?
+        else {
+            unreachable!("a table is provided as a table");
+        };
         let column = |option: &str, name: &str, accepts: &dyn Fn(&DataType) -> bool, what: &str| {
             match schema.field_with_name(name) {
                 Ok(field) if accepts(field.data_type()) => Ok(()),
@@ -76,27 +79,20 @@ impl Stage for AggregateStage {
         let compare = self.compare.as_ref().map_or_else(String::new, |[a, b]| {
             format!(", Kolmogorov-Smirnov {a} vs {b}")
         });
-        Ok(StagePlan {
-            summary: format!(
+        Ok(StagePlan::new(
+            stage,
+            format!(
                 "aggregate: {} of {} by method, variant, target and {}{compare} -> {}.parquet",
                 self.value, self.input, self.group_by, stage.name
             ),
-            input: None,
-            reads_inputs: Vec::new(),
-            model: None,
-            reads_tables: vec![self.input.clone()],
-            table: aggregate_stats_schema(),
-            extra_tables: Vec::new(),
-            files: Vec::new(),
-            trains_model: false,
-            scores: None,
-            phrases: false,
-        })
+            aggregate_stats_schema(),
+        )
+        .reading(&self.input, ArtefactKind::Table))
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
         let mut samples: BTreeMap<SampleKey, Vec<f64>> = BTreeMap::new();
-        for batch in &context.tables[&self.input] {
+        for batch in context.artefacts.table(&self.input) {
             collect(batch, &self.value, &self.group_by, &mut samples);
         }
         let mut rows = Vec::new();

@@ -2,53 +2,37 @@
 
 use arrow_schema::SchemaRef;
 
-use super::{PlanContext, RunContext, StagePlan, StageRef};
+use super::{PlanContext, Provides, RunContext, StagePlan, StageRef};
 use crate::Error;
 use crate::config::ConfigError;
 use crate::data::{Corpus, binary_label};
 use crate::io::{EvalRecord, model_eval_batch, model_eval_schema};
 
-/// Checks a training stage's `train`, `dev` and `test` inputs; returns the inputs it reads besides
-/// `train`.
-pub fn plan_inputs(
+/// The plan of a training stage: checks its `train`, `dev` and `test` inputs, which it reads, and
+/// writes its table and `<stage>_eval`; it provides `provides`.
+pub fn training_plan(
     stage: &StageRef<'_>,
     context: &PlanContext<'_>,
-    train: &str,
-    dev: &str,
-    test: &[String],
-) -> Result<Vec<String>, ConfigError> {
+    inputs: (&str, &str, &[String]),
+    summary: String,
+    table: SchemaRef,
+    provides: Provides,
+) -> Result<StagePlan, ConfigError> {
+    let (train, dev, test) = inputs;
     context.input(&stage.key("train"), train)?;
     context.input(&stage.key("dev"), dev)?;
     for (k, input) in test.iter().enumerate() {
         context.input(&stage.key(&format!("test[{k}]")), input)?;
     }
-    Ok(std::iter::once(dev.to_string())
-        .chain(test.iter().cloned())
-        .collect())
-}
-
-/// The plan of a training stage: about `train`, reading `reads`, writing `table` and its
-/// `<stage>_eval` table.
-pub fn training_plan(
-    summary: String,
-    train: &str,
-    reads: Vec<String>,
-    table: SchemaRef,
-    trains_model: bool,
-) -> StagePlan {
-    StagePlan {
-        summary,
-        input: Some(train.to_string()),
-        reads_inputs: reads,
-        model: None,
-        reads_tables: Vec::new(),
-        table,
-        extra_tables: vec![("eval".into(), model_eval_schema())],
-        files: Vec::new(),
-        trains_model,
-        scores: None,
-        phrases: false,
+    let mut plan = StagePlan::new(stage, summary, table)
+        .with_table(stage, "eval", model_eval_schema())
+        .providing(provides)
+        .reading_input(train)
+        .reading_input(dev);
+    for input in test {
+        plan = plan.reading_input(input);
     }
+    Ok(plan)
 }
 
 /// Writes a training stage's `<stage>_eval` table.

@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
-use super::{PlanContext, RunContext, Stage, StagePlan, StageRef};
+use super::{
+    Artefact, ArtefactKind, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef,
+};
 use crate::Error;
 use crate::analysis::negation::{MAX_WORDS, NEGATION_WORDS, NegationKind, NegationRule};
 use crate::attribution::Span;
@@ -63,22 +65,15 @@ impl Stage for NegationStage {
                 "a negation phrase has at least 2 words, so use 3 or more".into(),
             ));
         }
-        let scores = context.earlier_stage(&stage.key("scores"), &self.scores)?;
-        let Some(coverage) = &scores.scores else {
-            return Err(invalid(
-                "scores",
-                format!("stage `{}` computes no scores", self.scores),
-            ));
+        let Provides::Scores { coverage, .. } = context.provided_for(
+            &stage.key("scores"),
+            &self.scores,
+            ArtefactKind::Scores,
+            &self.input,
+        )?
+        else {
+            unreachable!("scores are provided as scores");
         };
-        if scores.input.as_deref() != Some(self.input.as_str()) {
-            return Err(invalid(
-                "scores",
-                format!(
-                    "stage `{}` scores another input than `{}`",
-                    self.scores, self.input
-                ),
-            ));
-        }
         if !coverage.covers_constituents(self.max_words - 1) {
             return Err(invalid(
                 "scores",
@@ -89,33 +84,29 @@ impl Stage for NegationStage {
                 ),
             ));
         }
-        Ok(StagePlan {
-            summary: format!(
-                "negation: negation phrases of fewer than {} words in {} ({} negation words), interactions from {} -> {}.parquet",
-                self.max_words,
-                self.input,
-                self.words.len(),
-                self.scores,
-                stage.name
-            ),
-            input: Some(self.input.clone()),
-            reads_inputs: Vec::new(),
-            model: None,
-            reads_tables: Vec::new(),
-            table: negation_interactions_schema(),
-            extra_tables: Vec::new(),
-            files: Vec::new(),
-            trains_model: false,
-            scores: None,
-            phrases: true,
-        })
+        let summary = format!(
+            "negation: negation phrases of fewer than {} words in {} ({} negation words), interactions from {} -> {}.parquet",
+            self.max_words,
+            self.input,
+            self.words.len(),
+            self.scores,
+            stage.name
+        );
+        Ok(
+            StagePlan::new(stage, summary, negation_interactions_schema())
+                .reading_input(&self.input)
+                .reading(&self.scores, ArtefactKind::Scores)
+                .providing(Provides::Phrases {
+                    input: self.input.clone(),
+                }),
+        )
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
         let rule = NegationRule::new(self.words.iter().cloned(), self.max_words);
         let corpus = context.corpus(&self.input);
         let trees = corpus.trees.as_ref().expect("planned: input has trees");
-        let index = &context.scores[&self.scores];
+        let index = context.artefacts.scores(&self.scores);
         let mut rows = Vec::new();
         let mut phrases = Vec::with_capacity(trees.len());
         let (mut positive, mut negative) = (0, 0);
@@ -133,7 +124,11 @@ impl Stage for NegationStage {
                     NegationKind::Positive => positive += 1,
                     NegationKind::Negative => negative += 1,
                 }
-                let score = |span: Span, method: usize| -> f64 { index.scores[&(k, span)][method] };
+                let score = |span: Span, method: usize| -> f64 {
+                    index
+                        .get(k, span)
+                        .expect("planned: every constituent is scored")[method]
+                };
                 for (m, scored) in index.methods.iter().enumerate() {
                     let (phrase_score, negation_score, negated_score) =
                         (score(whole, m), score(negation_child, m), score(negated, m));
@@ -170,7 +165,9 @@ impl Stage for NegationStage {
             positive + negative,
             phrases.iter().filter(|p| !p.is_empty()).count()
         );
-        context.phrases.insert(stage.name.to_string(), phrases);
+        context
+            .artefacts
+            .insert(stage.name, Artefact::Phrases(phrases));
         let batch = negation_interactions_batch(&rows)?;
         context.write_table(stage, negation_interactions_schema(), vec![batch])?;
         Ok(())

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::{PlanContext, RunContext, ScoreIndex, ScoredMethod, Stage, StagePlan, StageRef};
+use super::{
+    Artefact, ArtefactKind, PlanContext, Provides, RunContext, ScoreIndex, ScoredMethod, Stage,
+    StagePlan, StageRef,
+};
 use crate::Error;
 use crate::attribution::{
     Attribution, CdOptions, Convention, MethodConfig, Span, SpanSet, Target, attribute_in_chunks,
@@ -138,55 +141,57 @@ impl Stage for ScoreStage {
                 ));
             }
             SpanSpec::Phrases(source) => {
-                let plan = context.earlier_stage(&stage.key("spans.phrases"), source)?;
-                if !plan.phrases {
-                    return Err(invalid(
-                        "spans.phrases",
-                        format!("stage `{source}` produces no phrases"),
-                    ));
-                }
-                if plan.input.as_deref() != Some(self.input.as_str()) {
-                    return Err(invalid(
-                        "spans.phrases",
-                        format!(
-                            "stage `{source}` is about another input than `{}`",
-                            self.input
-                        ),
-                    ));
-                }
+                context.provided_for(
+                    &stage.key("spans.phrases"),
+                    source,
+                    ArtefactKind::Phrases,
+                    &self.input,
+                )?;
             }
             _ => {}
         }
-        let methods: Vec<String> = configs
-            .iter()
-            .map(|c| format!("{c} ({})", c.target(self.target)))
-            .collect();
+        let mut scored: Vec<ScoredMethod> = Vec::new();
+        for config in &configs {
+            let method = ScoredMethod {
+                method: config.name().to_string(),
+                variant: config.variant(),
+                target: config.target(self.target).to_string(),
+            };
+            if !scored.contains(&method) {
+                scored.push(method);
+            }
+        }
         let limit = self
             .max_len
             .map_or_else(String::new, |max| format!(" of at most {max} tokens"));
-        Ok(StagePlan {
-            summary: format!(
-                "score: {} of {} with model {} by {} -> {}.parquet",
-                self.spans.describe() + &limit,
-                self.input,
-                self.model,
-                methods.join(", "),
-                stage.name
-            ),
-            input: Some(self.input.clone()),
-            reads_inputs: Vec::new(),
-            model: Some(self.model.clone()),
-            reads_tables: Vec::new(),
-            table: scores_schema(),
-            extra_tables: Vec::new(),
-            files: Vec::new(),
-            trains_model: false,
-            scores: Some(ScoreCoverage {
-                spans: self.spans.clone(),
-                max_len: self.max_len,
-            }),
-            phrases: false,
-        })
+        let summary = format!(
+            "score: {} of {} with model {} by {} -> {}.parquet",
+            self.spans.describe() + &limit,
+            self.input,
+            self.model,
+            scored
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            stage.name
+        );
+        let mut plan = StagePlan::new(stage, summary, scores_schema())
+            .reading_input(&self.input)
+            .reading(&self.model, ArtefactKind::Model)
+            .providing(Provides::Scores {
+                input: self.input.clone(),
+                model: self.model.clone(),
+                coverage: ScoreCoverage {
+                    spans: self.spans.clone(),
+                    max_len: self.max_len,
+                },
+                methods: scored,
+            });
+        if let SpanSpec::Phrases(source) = &self.spans {
+            plan = plan.reading(source, ArtefactKind::Phrases);
+        }
+        Ok(plan)
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
@@ -194,7 +199,7 @@ impl Stage for ScoreStage {
         let mut writer = context.table_writer(stage, scores_schema())?;
         let keep = context.keeps_table(stage);
         let corpus = context.corpus(&self.input);
-        let loaded = &context.models[&self.model];
+        let loaded = context.artefacts.model(&self.model);
         let methods = build_methods(
             &self.method_configs(),
             self.target,
@@ -216,7 +221,7 @@ impl Stage for ScoreStage {
             })
             .collect();
         let phrases = match &self.spans {
-            SpanSpec::Phrases(source) => Some(&context.phrases[source]),
+            SpanSpec::Phrases(source) => Some(context.artefacts.phrases(source)),
             _ => None,
         };
         let spans_of = |k: usize, ids: &[usize]| -> Vec<Span> {
@@ -317,7 +322,9 @@ impl Stage for ScoreStage {
         // The methods borrow the model from the context, which the stage now adds to.
         drop(calls);
         drop(methods);
-        context.scores.insert(stage.name.to_string(), index);
+        context
+            .artefacts
+            .insert(stage.name, Artefact::Scores(index));
         context.finish_table(stage, writer, kept)?;
         Ok(())
     }

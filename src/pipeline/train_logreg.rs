@@ -9,10 +9,9 @@ use rayon::prelude::*;
 use serde::Deserialize;
 
 use super::examples::{
-    LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts,
-    write_evaluations,
+    LabelledText, distinct, sentence_texts, training_plan, training_texts, write_evaluations,
 };
-use super::{PlanContext, RunContext, Stage, StagePlan, StageRef};
+use super::{Artefact, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::config::ConfigError;
 use crate::io::{CoefficientRecord, EvalRecord, coefficients_batch, coefficients_schema};
@@ -67,7 +66,6 @@ impl Stage for TrainLogregStage {
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
-        let reads = plan_inputs(stage, context, &self.train, &self.dev, &self.test)?;
         if !(1..=5).contains(&self.max_n) {
             return Err(ConfigError::Invalid {
                 key: stage.key("max_n"),
@@ -80,25 +78,27 @@ impl Stage for TrainLogregStage {
                 message: "list one or more non-negative strengths".into(),
             });
         }
-        Ok(training_plan(
-            format!(
-                "train_logreg: logistic regression on {} of {}, L2 chosen on {} among {} strengths -> {}.parquet, {}_eval.parquet",
-                if self.max_n == 1 {
-                    "a bag of words".to_string()
-                } else {
-                    format!("1- to {}-grams", self.max_n)
-                },
-                self.train,
-                self.dev,
-                self.l2.len(),
-                stage.name,
-                stage.name
-            ),
-            &self.train,
-            reads,
+        let summary = format!(
+            "train_logreg: logistic regression on {} of {}, L2 chosen on {} among {} strengths -> {}.parquet, {}_eval.parquet",
+            if self.max_n == 1 {
+                "a bag of words".to_string()
+            } else {
+                format!("1- to {}-grams", self.max_n)
+            },
+            self.train,
+            self.dev,
+            self.l2.len(),
+            stage.name,
+            stage.name
+        );
+        training_plan(
+            stage,
+            context,
+            (&self.train, &self.dev, &self.test),
+            summary,
             coefficients_schema(),
-            false,
-        ))
+            Provides::Coefficients { max_n: self.max_n },
+        )
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
@@ -204,12 +204,14 @@ impl Stage for TrainLogregStage {
             n: 0,
             coefficient: model.intercept,
         });
-        context.coefficients.insert(
-            stage.name.to_string(),
-            coefficients
-                .iter()
-                .map(|c| (c.term.clone(), c.coefficient))
-                .collect::<HashMap<_, _>>(),
+        context.artefacts.insert(
+            stage.name,
+            Artefact::Coefficients(
+                coefficients
+                    .iter()
+                    .map(|c| (c.term.clone(), c.coefficient))
+                    .collect::<HashMap<_, _>>(),
+            ),
         );
         context.write_table(
             stage,

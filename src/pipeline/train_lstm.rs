@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::examples::{
-    LabelledText, distinct, plan_inputs, sentence_texts, training_plan, training_texts,
-    write_evaluations,
+    LabelledText, distinct, sentence_texts, training_plan, training_texts, write_evaluations,
 };
-use super::{CachedModel, LoadedModel, PlanContext, RunContext, Stage, StagePlan, StageRef};
+use super::{
+    Artefact, CachedModel, LoadedModel, PipelineFile, PlanContext, Provides, RunContext, Stage,
+    StagePlan, StageRef,
+};
 use crate::Error;
-use crate::config::{ConfigError, PipelineConfig};
+use crate::config::ConfigError;
 use crate::data::{Corpus, InputError};
 use crate::io::{EvalRecord, OutputError, train_log_batch, train_log_schema};
 use crate::model::{
@@ -113,7 +115,6 @@ impl Stage for TrainLstmStage {
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
-        let reads = plan_inputs(stage, context, &self.train, &self.dev, &self.test)?;
         if context.config.models.contains_key(stage.name) {
             return Err(ConfigError::Invalid {
                 key: format!("stages.{}", stage.name),
@@ -149,33 +150,36 @@ impl Stage for TrainLstmStage {
         if let Some(glove) = &self.glove {
             context.data_file(&stage.key("glove"), glove)?;
         }
-        let mut plan = training_plan(
-            format!(
-                "train_lstm: LSTM (hidden {}) on {} with early stopping on {}, {} epochs of batches of {}, Adam {}, seed {}; cached in the model cache -> {}.parquet, {}_eval.parquet, the model as {}",
-                self.hidden,
-                self.train,
-                self.dev,
-                self.epochs,
-                self.batch_size,
-                self.learning_rate,
-                self.seed,
-                stage.name,
-                stage.name,
-                model_files(stage.name).join(" and ")
-            ),
-            &self.train,
-            reads,
-            train_log_schema(),
-            true,
+        let summary = format!(
+            "train_lstm: LSTM (hidden {}) on {} with early stopping on {}, {} epochs of batches of {}, Adam {}, seed {}; cached in the model cache -> {}.parquet, {}_eval.parquet, the model as {}",
+            self.hidden,
+            self.train,
+            self.dev,
+            self.epochs,
+            self.batch_size,
+            self.learning_rate,
+            self.seed,
+            stage.name,
+            stage.name,
+            model_files(stage.name).join(" and ")
         );
-        plan.files = model_files(stage.name).to_vec();
-        Ok(plan)
+        let [weights, vocab] = model_files(stage.name);
+        Ok(training_plan(
+            stage,
+            context,
+            (&self.train, &self.dev, &self.test),
+            summary,
+            train_log_schema(),
+            Provides::Model { classes: 2 },
+        )?
+        .with_file(weights)
+        .with_file(vocab))
     }
 
     fn cached_model(
         &self,
         stage: &StageRef<'_>,
-        config: &PipelineConfig,
+        config: &PipelineFile,
         model_cache: &Path,
     ) -> Result<Option<CachedModel>, Error> {
         let folder = model_cache.join(format!("{}-{}", stage.name, &self.cache_key(config)?[..16]));
@@ -257,7 +261,9 @@ impl Stage for TrainLstmStage {
         let log_batch = train_log_batch(stage.name, &record.log, record.best_iteration)?;
         context.write_table(stage, train_log_schema(), vec![log_batch])?;
         write_evaluations(stage, context, &rows)?;
-        context.models.insert(stage.name.to_string(), loaded);
+        context
+            .artefacts
+            .insert(stage.name, Artefact::Model(Box::new(loaded)));
         Ok(())
     }
 }
@@ -265,7 +271,7 @@ impl Stage for TrainLstmStage {
 impl TrainLstmStage {
     /// FNV-1a (128-bit) of the trainer version, the options, how each input is read (format,
     /// split, tokenizer, length limit, sample) and the bytes of every file read.
-    fn cache_key(&self, config: &PipelineConfig) -> Result<String, Error> {
+    fn cache_key(&self, config: &PipelineFile) -> Result<String, Error> {
         let mut hash = Fnv128::default();
         hash.write(TRAINER_VERSION.as_bytes());
         hash.write(
@@ -301,7 +307,7 @@ impl TrainLstmStage {
         Ok(format!("{:032x}", hash.0))
     }
 
-    fn glove_path(&self, config: &PipelineConfig) -> Option<PathBuf> {
+    fn glove_path(&self, config: &PipelineFile) -> Option<PathBuf> {
         self.glove.as_ref().map(|p| config.data_dir.join(p))
     }
 
