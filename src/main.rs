@@ -220,6 +220,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
     methods.extend(args.conventions.into_iter().map(|c| {
         MethodConfig::Cd(CdOptions {
             convention: c.into(),
+            beta: false,
         })
     }));
     if methods.is_empty() {

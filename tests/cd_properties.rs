@@ -111,7 +111,7 @@ proptest! {
     fn batched_engine_equals_one_span_at_a_time(c in case()) {
         let m64 = model::<f64>(&c);
         let trace = m64.forward(&c.ids).unwrap();
-        let batched = ContextualDecomposition::new(&m64, c.convention).decompose(&trace, &c.spans);
+        let batched = ContextualDecomposition::new(&m64, c.convention).with_beta().decompose(&trace, &c.spans);
         let m32 = model::<f32>(&c);
         let batched32 = ContextualDecomposition::new(&m32, c.convention).decompose(&m32.forward(&c.ids).unwrap(), &c.spans);
         for ((got, got32), &span) in batched.iter().zip(&batched32).zip(&c.spans) {
@@ -119,6 +119,12 @@ proptest! {
             let one = decompose_one_span(&m64, &c.ids, &trace.logits, span, c.convention).unwrap();
             let error = max_abs_diff(&got.rel, &one.rel).max(max_abs_diff(&got.irrel, &one.irrel));
             prop_assert!(error <= 1e-6, "{span:?}: batched vs one-span {error}");
+            // β_T itself, as an embedding (kept in f32).
+            let beta = |d: &cd_pipeline::attribution::cd::Decomposition| -> Vec<f64> {
+                d.beta.as_ref().unwrap().iter().map(|&v| f64::from(v)).collect()
+            };
+            let beta_error = max_abs_diff(&beta(got), &beta(&one));
+            prop_assert!(beta_error <= 1e-6, "{span:?}: β batched vs one-span {beta_error}");
             // Scaled models are too ill-conditioned for f32 against f64: at scale 12 the two forward
             // passes alone can differ by 1.3e-5 in the logits. The f32 engine at those scales is
             // checked by `decomposition_is_complete` and, step by step against f64 formulas, by the

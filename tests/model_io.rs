@@ -4,7 +4,7 @@
 
 mod common;
 
-use cd_pipeline::model::{LstmClassifier, LstmParameters, TENSOR_NAMES};
+use cd_pipeline::model::{Initialisation, LstmClassifier, LstmParameters, TENSOR_NAMES};
 use safetensors::SafeTensors;
 
 fn names_and_shapes(path: &std::path::Path) -> Vec<(String, Vec<usize>)> {
@@ -24,7 +24,7 @@ fn saved_parameters_reload_with_identical_logits_and_pytorch_names() {
     let embedding: Vec<f32> = (0..40 * 6)
         .map(|k| ((k * 37 % 101) as f32 - 50.0) / 50.0)
         .collect();
-    let parameters = LstmParameters::initialise(embedding, 6, 5, 2, 17);
+    let parameters = LstmParameters::initialise(embedding, 6, 5, 2, 17, Initialisation::Pytorch);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.safetensors");
     parameters.save(&path).unwrap();

@@ -116,3 +116,24 @@ fn negation_rule_over_training_trees() {
     // Pinned on first measurement: the spec gives no published count to check against.
     assert_eq!((positive, negative, sentences), (222, 458, 621));
 }
+
+/// The compositionality selection on the real splits equals the spec's independent count (§4(c)):
+/// train 1,176 positive / 1,074 negative phrases, dev 161 / 127, test 277 / 257.
+#[test]
+fn compositionality_selection_has_the_specs_counts() {
+    use cd_pipeline::analysis::compositionality::opposing_constituents;
+    use cd_pipeline::data::Polarity;
+    for (split, positive, negative) in
+        [("train", 1176, 1074), ("dev", 161, 127), ("test", 277, 257)]
+    {
+        let trees =
+            read_sst_trees(&common::shared_dir().join(format!("data/sst/{split}.txt"))).unwrap();
+        let found: Vec<_> = trees.iter().flat_map(opposing_constituents).collect();
+        let count = |p: Polarity| found.iter().filter(|o| o.polarity == p).count();
+        assert_eq!(
+            (count(Polarity::Positive), count(Polarity::Negative)),
+            (positive, negative),
+            "{split}"
+        );
+    }
+}

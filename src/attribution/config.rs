@@ -36,6 +36,13 @@ pub trait Method: fmt::Debug + Serialize {
         None
     }
 
+    /// Whether a phrase's score can differ from the sum of its words' scores, so that
+    /// score(phrase) − score(its parts) measures an interaction (the paper, §4.5: CD and
+    /// leave-one-out).
+    fn has_interactions(&self) -> bool {
+        false
+    }
+
     /// The method for `model`; `vocab` maps tokens named in the options (a baseline token).
     fn build<'m, R: Real>(
         &self,
@@ -95,6 +102,12 @@ macro_rules! methods {
                 }
             }
 
+            pub fn has_interactions(&self) -> bool {
+                match self {
+                    $(MethodConfig::$variant(o) => o.has_interactions()),*
+                }
+            }
+
             /// Builds the method for `model` (the one factory every front end uses).
             pub fn build<'m, R: Real>(
                 &self,
@@ -130,11 +143,19 @@ pub struct CdOptions {
     /// Where the bias×bias product goes.
     #[serde(default)]
     pub convention: Convention,
+    /// Whether each span's score carries β_T (hidden-size) as its embedding, for similar phrases
+    /// (paper §4.6); the scores are the same either way.
+    #[serde(default)]
+    pub beta: bool,
 }
 
 impl Method for CdOptions {
     fn default_target(&self) -> Target {
         Target::LogitDiff
+    }
+
+    fn has_interactions(&self) -> bool {
+        true
     }
 
     fn check(&self, target: Target, classes: usize) -> Result<(), String> {
@@ -151,10 +172,8 @@ impl Method for CdOptions {
         model: &'m LstmClassifier<R>,
         _vocab: Option<&Vocabulary>,
     ) -> Result<Box<dyn Attribution + 'm>, String> {
-        Ok(Box::new(ContextualDecomposition::new(
-            model,
-            self.convention,
-        )))
+        let cd = ContextualDecomposition::new(model, self.convention);
+        Ok(Box::new(if self.beta { cd.with_beta() } else { cd }))
     }
 }
 
@@ -177,6 +196,10 @@ impl Method for LeaveOneOutOptions {
     /// The paper: the change in the log probability (of the positive class, spec §5.4).
     fn default_target(&self) -> Target {
         Target::LogProb(1)
+    }
+
+    fn has_interactions(&self) -> bool {
+        true
     }
 
     fn build<'m, R: Real>(
@@ -531,7 +554,8 @@ mod tests {
         assert_eq!(
             cd,
             MethodConfig::Cd(CdOptions {
-                convention: Convention::Acd
+                convention: Convention::Acd,
+                beta: false,
             })
         );
         assert_eq!("cd".parse::<MethodConfig>().unwrap().to_string(), "cd");

@@ -66,6 +66,7 @@ impl<R: Real> Attribution for LeaveOneOut<'_, R> {
                             rel: None,
                             irrel: None,
                             delta: None,
+                            embedding: None,
                         })
                         .collect(),
                 );

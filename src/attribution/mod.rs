@@ -99,6 +99,8 @@ pub struct SpanScore {
     /// decomposition, target(rel + irrel) − target(logits − bias); integrated gradients, the sum of
     /// the sentence's word attributions − (F(x) − F(baseline)).
     pub delta: Option<f64>,
+    /// The span's embedding, for methods asked for one (CD's β_T with `beta`).
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// Why an attribution could not be computed.
@@ -233,6 +235,7 @@ impl LinearTarget {
             rel: Some(rel),
             irrel: Some(irrel),
             delta: Some(delta),
+            embedding: None,
         }
     }
 }
@@ -259,6 +262,7 @@ fn summed_scores(words: &[f64], spans: &[Span], delta: Option<f64>) -> Vec<SpanS
             rel: None,
             irrel: None,
             delta,
+            embedding: None,
         })
         .collect()
 }

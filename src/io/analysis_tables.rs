@@ -142,6 +142,7 @@ pub fn aggregate_stats_schema() -> SchemaRef {
         float64("q95"),
         float64("max"),
         Field::new("compared_with", DataType::Utf8, true),
+        Field::new("ks_alternative", DataType::Utf8, true),
         Field::new("ks_statistic", DataType::Float64, true),
         Field::new("ks_p_value", DataType::Float64, true),
     ]))
@@ -165,6 +166,9 @@ pub struct StatsRecord {
     pub quantiles: [f64; 7],
     /// The two-sample Kolmogorov-Smirnov comparison with another group, when configured.
     pub compared_with: Option<String>,
+    /// `two_sided`, or `greater` for the one-sided D⁺ = sup [F_second − F_first] of the compared
+    /// groups in their configured order.
+    pub ks_alternative: Option<&'static str>,
     pub ks_statistic: Option<f64>,
     pub ks_p_value: Option<f64>,
 }
@@ -203,6 +207,9 @@ pub fn aggregate_stats_batch(rows: &[StatsRecord]) -> Result<RecordBatch, Output
         quantile(6),
         Arc::new(StringArray::from_iter(
             rows.iter().map(|r| r.compared_with.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.ks_alternative),
         )),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.ks_statistic))),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.ks_p_value))),

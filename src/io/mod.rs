@@ -1,7 +1,9 @@
 //! Output tables: their Arrow schemas and crash-safe Parquet files.
 
 mod analysis_tables;
+mod columns;
 mod corpus_tables;
+mod paper_tables;
 mod parquet_file;
 mod scores;
 mod training_tables;
@@ -13,6 +15,15 @@ pub use analysis_tables::{
 pub use corpus_tables::{
     CoverageRecord, constituents_batch, constituents_schema, sentences_batch, sentences_schema,
     vocabulary_coverage_batch, vocabulary_coverage_schema,
+};
+pub use paper_tables::{
+    CorrelationRecord, DissentRecord, EmbeddingRecord, HierarchyRecord, InteractionsRecord,
+    MethodRef, PhraseScoreRecord, ReproductionRecord, SentenceRef, SimilarRecord, WordPointRecord,
+    compositionality_batch, compositionality_schema, dissenting_subphrases_batch,
+    dissenting_subphrases_schema, hierarchy_batch, hierarchy_schema, interactions_batch,
+    interactions_schema, phrase_embeddings_batch, phrase_embeddings_schema, reproduction_batch,
+    reproduction_schema, similar_phrases_batch, similar_phrases_schema, unigram_correlations_batch,
+    unigram_correlations_schema, word_points_batch, word_points_schema,
 };
 pub use parquet_file::{ParquetTableWriter, PendingFile, check_writable, publish_all, write_table};
 pub use scores::{ScoreRecord, ScoresBuilder, scores_schema};

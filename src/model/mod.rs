@@ -11,7 +11,7 @@ mod safetensors_io;
 mod train;
 mod vocab;
 
-pub use backprop::{Gradients, LstmParameters, batch_gradients};
+pub use backprop::{Gradients, Initialisation, LstmParameters, batch_gradients};
 pub use classifier::{Classifier, Occluded, Occlusion, OutputFunction, PathGradients, PathRequest};
 pub use glove::WordVectors;
 pub use logreg::{LogisticRegression, NgramFeatures, SparseExample, fit};

@@ -318,7 +318,7 @@ mod tests {
     fn parameters() -> LstmParameters<f32> {
         let mut rng = SplitMix64(4);
         let embedding = (0..10 * 6).map(|_| rng.normal() as f32).collect();
-        LstmParameters::initialise(embedding, 6, 8, 2, 2)
+        LstmParameters::initialise(embedding, 6, 8, 2, 2, crate::model::Initialisation::Pytorch)
     }
 
     const OPTIONS: TrainOptions = TrainOptions {

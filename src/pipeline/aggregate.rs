@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{ArtefactKind, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
-use crate::analysis::stats::{kolmogorov_smirnov, summarize};
+use crate::analysis::stats::{kolmogorov_smirnov, kolmogorov_smirnov_greater, summarize};
 use crate::config::ConfigError;
 use crate::io::{StatsRecord, aggregate_stats_batch, aggregate_stats_schema};
 
@@ -31,6 +31,10 @@ pub struct AggregateStage {
     /// Two groups to compare with the Kolmogorov-Smirnov test.
     #[serde(default)]
     pub compare: Option<[String; 2]>,
+    /// With `compare: [a, b]`, the one-sided statistic D⁺ = sup_x [F_b(x) − F_a(x)], large when
+    /// group `a` scores higher (the paper's compositionality statistic), instead of the two-sided.
+    #[serde(default)]
+    pub one_sided: bool,
 }
 
 fn default_value() -> String {
@@ -76,8 +80,15 @@ impl Stage for AggregateStage {
         for name in ["method", "variant", "target"] {
             column("input", name, &is_text, "a string")?;
         }
+        if self.one_sided && self.compare.is_none() {
+            return Err(ConfigError::Invalid {
+                key: stage.key("one_sided"),
+                message: "needs `compare: [a, b]`".into(),
+            });
+        }
         let compare = self.compare.as_ref().map_or_else(String::new, |[a, b]| {
-            format!(", Kolmogorov-Smirnov {a} vs {b}")
+            let sided = if self.one_sided { "one-sided " } else { "" };
+            format!(", {sided}Kolmogorov-Smirnov {a} vs {b}")
         });
         Ok(StagePlan::new(
             stage,
@@ -108,15 +119,24 @@ impl Stage for AggregateStage {
                     None
                 }
             });
-            let ks = other.and_then(|other| {
-                let other_key = SampleKey {
-                    group: other.clone(),
-                    ..key.clone()
-                };
-                samples
-                    .get(&other_key)
-                    .and_then(|other_values| kolmogorov_smirnov(values, other_values))
-            });
+            let ks = self
+                .compare
+                .as_ref()
+                .filter(|_| other.is_some())
+                .and_then(|[a, b]| {
+                    let sample = |group: &String| {
+                        samples.get(&SampleKey {
+                            group: group.clone(),
+                            ..key.clone()
+                        })
+                    };
+                    let (first, second) = (sample(a)?, sample(b)?);
+                    if self.one_sided {
+                        kolmogorov_smirnov_greater(first, second)
+                    } else {
+                        kolmogorov_smirnov(first, second)
+                    }
+                });
             rows.push(StatsRecord {
                 source: self.input.clone(),
                 value: self.value.clone(),
@@ -130,6 +150,13 @@ impl Stage for AggregateStage {
                 std: summary.std,
                 quantiles: summary.quantiles,
                 compared_with: other.cloned(),
+                ks_alternative: other.map(|_| {
+                    if self.one_sided {
+                        "greater"
+                    } else {
+                        "two_sided"
+                    }
+                }),
                 ks_statistic: ks.map(|(d, _)| d),
                 ks_p_value: ks.map(|(_, p)| p),
             });

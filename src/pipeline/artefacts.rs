@@ -11,6 +11,7 @@ use arrow_schema::SchemaRef;
 
 use super::ScoreCoverage;
 use crate::attribution::Span;
+pub use crate::io::MethodRef;
 use crate::model::{LstmClassifier, ModelError, Vocabulary};
 
 /// The kinds of artefacts.
@@ -61,7 +62,7 @@ pub enum Provides {
         input: String,
         model: String,
         coverage: ScoreCoverage,
-        methods: Vec<ScoredMethod>,
+        methods: Vec<MethodRef>,
     },
     Phrases {
         input: String,
@@ -98,28 +99,10 @@ impl Provides {
     }
 }
 
-/// A method whose scores a scoring stage provides: its name, variant and target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScoredMethod {
-    pub method: String,
-    pub variant: Option<String>,
-    pub target: String,
-}
-
-impl fmt::Display for ScoredMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.method)?;
-        if let Some(variant) = &self.variant {
-            write!(f, " ({variant})")?;
-        }
-        write!(f, " of {}", self.target)
-    }
-}
-
 /// Scores of spans, by sentence position and span, one entry per method.
 #[derive(Debug, Default)]
 pub struct ScoreIndex {
-    pub methods: Vec<ScoredMethod>,
+    pub methods: Vec<MethodRef>,
     pub scores: HashMap<(usize, Span), Vec<f64>>,
 }
 
@@ -128,12 +111,33 @@ impl ScoreIndex {
     pub fn get(&self, sentence: usize, span: Span) -> Option<&[f64]> {
         self.scores.get(&(sentence, span)).map(Vec::as_slice)
     }
+
+    /// The methods whose phrase scores carry interactions, with their positions.
+    pub fn with_interactions(&self) -> impl Iterator<Item = (usize, &MethodRef)> {
+        self.methods
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.interactions)
+    }
 }
 
-/// β_T (hidden-size vectors) of spans, by sentence position and span.
+/// β_T (hidden-size vectors) of spans, by sentence position and span, from one CD method.
 #[derive(Debug, Default)]
 pub struct BetaIndex {
+    /// The CD convention.
+    pub variant: String,
     pub betas: HashMap<(usize, Span), Vec<f32>>,
+}
+
+/// A linear model's coefficients by n-gram.
+#[derive(Debug, Default)]
+pub struct Coefficients {
+    /// Longest n-gram.
+    pub max_n: usize,
+    /// n-gram (space-joined, normalised) → coefficient; the empty term is the intercept.
+    pub terms: HashMap<String, f64>,
+    /// Whether the features count occurrences (else presence).
+    pub counts: bool,
 }
 
 /// A model with its vocabulary, checked against each other.
@@ -164,8 +168,7 @@ pub enum Artefact {
     Model(Box<LoadedModel>),
     Scores(ScoreIndex),
     Phrases(Vec<Vec<Span>>),
-    /// n-gram (space-joined, normalised) → coefficient; the empty term is the intercept.
-    Coefficients(HashMap<String, f64>),
+    Coefficients(Coefficients),
     Betas(BetaIndex),
 }
 
@@ -210,7 +213,7 @@ getters! {
     model: Model => Box<LoadedModel>,
     scores: Scores => ScoreIndex,
     phrases: Phrases => Vec<Vec<Span>>,
-    coefficients: Coefficients => HashMap<String, f64>,
+    coefficients: Coefficients => Coefficients,
     betas: Betas => BetaIndex,
 }
 

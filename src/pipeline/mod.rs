@@ -9,24 +9,37 @@
 
 mod aggregate;
 pub mod artefacts;
+mod compositionality;
+mod dissenting;
 mod examples;
+mod hierarchy;
 mod negation;
 pub mod registry;
+mod reproduction;
 mod run;
 mod score;
+mod similar_phrases;
 mod train_logreg;
 mod train_lstm;
+mod unigram_correlation;
 
 pub use aggregate::AggregateStage;
 pub use artefacts::{
-    Artefact, ArtefactKind, Artefacts, BetaIndex, LoadedModel, Provides, ScoreIndex, ScoredMethod,
+    Artefact, ArtefactKind, Artefacts, BetaIndex, Coefficients, LoadedModel, MethodRef, Provides,
+    ScoreIndex,
 };
+pub use compositionality::CompositionalityStage;
+pub use dissenting::DissentingSubphrasesStage;
+pub use hierarchy::HierarchyStage;
 pub use negation::NegationStage;
 pub use registry::{KindName, PipelineFile, StageConfig, StageKind};
+pub use reproduction::{PaperDataset, ReproductionStage, Source};
 pub use run::{Pipeline, RunContext, RunSummary};
 pub use score::{ScoreCoverage, ScoreStage, SpanSpec};
+pub use similar_phrases::{Query, SimilarPhrasesStage};
 pub use train_logreg::TrainLogregStage;
 pub use train_lstm::TrainLstmStage;
+pub use unigram_correlation::UnigramCorrelationStage;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -2,16 +2,22 @@
 //! score(whole phrase) − score(negated child) − score(negation child), each score taken from an
 //! earlier scoring stage, that is, in the context of the full sentence.
 
+use arrow_array::RecordBatch;
 use serde::Deserialize;
 
 use super::{
-    Artefact, ArtefactKind, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef,
+    Artefact, ArtefactKind, PlanContext, Provides, RunContext, ScoreIndex, Stage, StagePlan,
+    StageRef,
 };
 use crate::Error;
 use crate::analysis::negation::{MAX_WORDS, NEGATION_WORDS, NegationKind, NegationRule};
 use crate::attribution::Span;
 use crate::config::ConfigError;
-use crate::io::{InteractionRecord, negation_interactions_batch, negation_interactions_schema};
+use crate::data::Corpus;
+use crate::io::{
+    InteractionRecord, InteractionsRecord, OutputError, SentenceRef, interactions_batch,
+    interactions_schema, negation_interactions_batch, negation_interactions_schema,
+};
 
 /// Options of a `negation` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -21,7 +27,7 @@ pub struct NegationStage {
     pub input: String,
     /// An earlier `score` stage over the same input that scored every constituent shorter than
     /// `max_words` (spans `constituents` or `all_spans`); interactions are computed for each of its
-    /// methods.
+    /// methods with interactions (CD and leave-one-out), the others skipped.
     pub scores: String,
     /// Negation words, matched after lower-casing; the paper's list by default.
     #[serde(default = "default_words")]
@@ -29,6 +35,15 @@ pub struct NegationStage {
     /// Negation phrases have fewer than this many words (the paper: 10).
     #[serde(default = "default_max_words")]
     pub max_words: usize,
+    /// The reference distribution the paper shows beside the negations: the interactions of every
+    /// constituent of fewer than this many words with two children, written to
+    /// `<stage>_reference.parquet` (the paper: 5; `null` for none).
+    #[serde(default = "default_reference_words")]
+    pub reference_words: Option<usize>,
+}
+
+fn default_reference_words() -> Option<usize> {
+    Some(5)
 }
 
 fn default_words() -> Vec<String> {
@@ -65,7 +80,9 @@ impl Stage for NegationStage {
                 "a negation phrase has at least 2 words, so use 3 or more".into(),
             ));
         }
-        let Provides::Scores { coverage, .. } = context.provided_for(
+        let Provides::Scores {
+            coverage, methods, ..
+        } = context.provided_for(
             &stage.key("scores"),
             &self.scores,
             ArtefactKind::Scores,
@@ -84,6 +101,26 @@ impl Stage for NegationStage {
                 ),
             ));
         }
+        if !methods.iter().any(|m| m.interactions) {
+            return Err(invalid(
+                "scores",
+                format!(
+                    "stage `{}` has no method with interactions (cd, leave_one_out): the others' phrase scores are sums of word scores",
+                    self.scores
+                ),
+            ));
+        }
+        if let Some(words) = self.reference_words
+            && !(3..=self.max_words).contains(&words)
+        {
+            return Err(invalid(
+                "reference_words",
+                format!(
+                    "a constituent with two children has 2 words or more, so use 3 to max_words ({})",
+                    self.max_words
+                ),
+            ));
+        }
         let summary = format!(
             "negation: negation phrases of fewer than {} words in {} ({} negation words), interactions from {} -> {}.parquet",
             self.max_words,
@@ -92,14 +129,16 @@ impl Stage for NegationStage {
             self.scores,
             stage.name
         );
-        Ok(
-            StagePlan::new(stage, summary, negation_interactions_schema())
-                .reading_input(&self.input)
-                .reading(&self.scores, ArtefactKind::Scores)
-                .providing(Provides::Phrases {
-                    input: self.input.clone(),
-                }),
-        )
+        let mut plan = StagePlan::new(stage, summary, negation_interactions_schema());
+        if self.reference_words.is_some() {
+            plan = plan.with_table(stage, "reference", interactions_schema());
+        }
+        Ok(plan
+            .reading_input(&self.input)
+            .reading(&self.scores, ArtefactKind::Scores)
+            .providing(Provides::Phrases {
+                input: self.input.clone(),
+            }))
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
@@ -129,7 +168,7 @@ impl Stage for NegationStage {
                         .get(k, span)
                         .expect("planned: every constituent is scored")[method]
                 };
-                for (m, scored) in index.methods.iter().enumerate() {
+                for (m, scored) in index.with_interactions() {
                     let (phrase_score, negation_score, negated_score) =
                         (score(whole, m), score(negation_child, m), score(negated, m));
                     rows.push(InteractionRecord {
@@ -165,11 +204,71 @@ impl Stage for NegationStage {
             positive + negative,
             phrases.iter().filter(|p| !p.is_empty()).count()
         );
+        let reference = self
+            .reference_words
+            .map(|words| reference_interactions(corpus, index, words))
+            .transpose()?;
         context
             .artefacts
             .insert(stage.name, Artefact::Phrases(phrases));
         let batch = negation_interactions_batch(&rows)?;
         context.write_table(stage, negation_interactions_schema(), vec![batch])?;
+        if let Some(reference) = reference {
+            let mut writer =
+                context.extra_table_writer(stage, "reference", interactions_schema())?;
+            writer.write(&reference)?;
+            context.finish_extra_table(writer)?;
+        }
         Ok(())
     }
+}
+
+/// score(phrase) − score(left child) − score(right child) of every constituent of fewer than
+/// `words` words with two children, for every method of the scores.
+fn reference_interactions(
+    corpus: &Corpus,
+    index: &ScoreIndex,
+    words: usize,
+) -> Result<RecordBatch, OutputError> {
+    let trees = corpus.trees.as_ref().expect("planned: input has trees");
+    let sentences: Vec<SentenceRef> = corpus
+        .sentences
+        .iter()
+        .map(|s| SentenceRef {
+            dataset: corpus.name.clone(),
+            sentence_id: s.id.clone(),
+            split: corpus.split.clone(),
+        })
+        .collect();
+    let mut records = Vec::new();
+    for (k, tree) in trees.iter().enumerate() {
+        let span = |id: usize| Span::new(tree.nodes[id].start, tree.nodes[id].end);
+        let score = |s: Span| {
+            index
+                .get(k, s)
+                .expect("planned: every constituent is scored")
+        };
+        for (id, node) in tree.nodes.iter().enumerate() {
+            let (&[left, right], true) = (node.children.as_slice(), node.end - node.start < words)
+            else {
+                continue;
+            };
+            let (phrase, left, right) = (span(id), span(left), span(right));
+            let (whole, l, r) = (score(phrase), score(left), score(right));
+            for (m, method) in index.with_interactions() {
+                records.push(InteractionsRecord {
+                    sentence: &sentences[k],
+                    phrase,
+                    split_at: left.end,
+                    phrase_text: tree.tokens[phrase.range()].join(" "),
+                    fine_label: node.label,
+                    method,
+                    phrase_score: whole[m],
+                    left_score: l[m],
+                    right_score: r[m],
+                });
+            }
+        }
+    }
+    interactions_batch(&records)
 }

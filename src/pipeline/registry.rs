@@ -6,7 +6,11 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
-use super::{AggregateStage, NegationStage, ScoreStage, Stage, TrainLogregStage, TrainLstmStage};
+use super::{
+    AggregateStage, CompositionalityStage, DissentingSubphrasesStage, HierarchyStage,
+    NegationStage, ReproductionStage, ScoreStage, SimilarPhrasesStage, Stage, TrainLogregStage,
+    TrainLstmStage, UnigramCorrelationStage,
+};
 use crate::config::{NamedStage, PipelineConfig};
 
 /// Generates [`StageKind`] (the options of every kind) and the YAML kind names from one line per
@@ -58,6 +62,12 @@ stage_kinds! {
     Aggregate(AggregateStage) = "aggregate",
     TrainLstm(TrainLstmStage) = "train_lstm",
     TrainLogreg(TrainLogregStage) = "train_logreg",
+    UnigramCorrelation(UnigramCorrelationStage) = "unigram_correlation",
+    Compositionality(CompositionalityStage) = "compositionality",
+    DissentingSubphrases(DissentingSubphrasesStage) = "dissenting_subphrases",
+    SimilarPhrases(SimilarPhrasesStage) = "similar_phrases",
+    Hierarchy(HierarchyStage) = "hierarchy",
+    Reproduction(ReproductionStage) = "reproduction",
 }
 
 /// A pipeline file whose stages are this registry's.

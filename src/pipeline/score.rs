@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
+use arrow_array::RecordBatch;
 use serde::Deserialize;
 
 use super::{
-    Artefact, ArtefactKind, PlanContext, Provides, RunContext, ScoreIndex, ScoredMethod, Stage,
-    StagePlan, StageRef,
+    Artefact, ArtefactKind, BetaIndex, MethodRef, PlanContext, Provides, RunContext, ScoreIndex,
+    Stage, StagePlan, StageRef,
 };
 use crate::Error;
 use crate::attribution::{
@@ -15,8 +16,12 @@ use crate::attribution::{
     build_methods,
 };
 use crate::config::ConfigError;
+use crate::data::Corpus;
 use crate::data::Polarity;
-use crate::io::{ScoreRecord, ScoresBuilder, scores_schema};
+use crate::io::{
+    EmbeddingRecord, OutputError, ScoreRecord, ScoresBuilder, SentenceRef, phrase_embeddings_batch,
+    phrase_embeddings_schema, scores_schema,
+};
 
 /// Options of a `score` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -85,17 +90,80 @@ impl ScoreCoverage {
         matches!(self.spans, SpanSpec::Constituents | SpanSpec::AllSpans)
             && self.max_len.is_none_or(|max| max >= len)
     }
+
+    /// Whether every word is scored (every leaf of a tree is a constituent).
+    pub fn covers_words(&self) -> bool {
+        matches!(
+            self.spans,
+            SpanSpec::Unigrams | SpanSpec::AllSpans | SpanSpec::Constituents
+        )
+    }
+
+    /// Whether every contiguous span of at most `len` tokens is scored (`None`: of any length).
+    pub fn covers_all_spans(&self, len: Option<usize>) -> bool {
+        self.spans == SpanSpec::AllSpans
+            && match (self.max_len, len) {
+                (None, _) => true,
+                (Some(max), Some(len)) => max >= len,
+                (Some(_), None) => false,
+            }
+    }
 }
 
 impl ScoreStage {
+    /// The position of the CD method with `beta` among the stage's methods; only one may have it.
+    fn beta_method(&self, configs: &[MethodConfig]) -> Result<Option<usize>, String> {
+        let with_beta: Vec<usize> = configs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, MethodConfig::Cd(CdOptions { beta: true, .. })))
+            .map(|(k, _)| k)
+            .collect();
+        match with_beta.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(*one)),
+            _ => Err("only one CD method can keep beta (phrase embeddings)".into()),
+        }
+    }
+
+    /// The methods as rows name them, once each, in the order [`build_methods`] builds them; two
+    /// configurations that differ only in options without a column (CD's `beta`) are refused.
+    fn scored_methods(&self, configs: &[MethodConfig]) -> Result<Vec<MethodRef>, String> {
+        let mut scored: Vec<MethodRef> = Vec::new();
+        let mut seen: Vec<&MethodConfig> = Vec::new();
+        for config in configs {
+            let method = MethodRef {
+                method: config.name().to_string(),
+                variant: config.variant(),
+                target: config.target(self.target).to_string(),
+                interactions: config.has_interactions(),
+            };
+            match scored.iter().position(|m| *m == method) {
+                Some(k) if seen[k] != config => {
+                    return Err(format!(
+                        "{} and {config} name the same method: keep one",
+                        seen[k]
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    scored.push(method);
+                    seen.push(config);
+                }
+            }
+        }
+        Ok(scored)
+    }
+
     /// `methods` and the CD conventions of `conventions`, or `[cd]` when both are empty.
     fn method_configs(&self) -> Vec<MethodConfig> {
         let mut configs = self.methods.clone();
-        configs.extend(
-            self.conventions
-                .iter()
-                .map(|&convention| MethodConfig::Cd(CdOptions { convention })),
-        );
+        configs.extend(self.conventions.iter().map(|&convention| {
+            MethodConfig::Cd(CdOptions {
+                convention,
+                beta: false,
+            })
+        }));
         if configs.is_empty() {
             configs.push(MethodConfig::Cd(CdOptions::default()));
         }
@@ -150,17 +218,9 @@ impl Stage for ScoreStage {
             }
             _ => {}
         }
-        let mut scored: Vec<ScoredMethod> = Vec::new();
-        for config in &configs {
-            let method = ScoredMethod {
-                method: config.name().to_string(),
-                variant: config.variant(),
-                target: config.target(self.target).to_string(),
-            };
-            if !scored.contains(&method) {
-                scored.push(method);
-            }
-        }
+        let scored = self
+            .scored_methods(&configs)
+            .map_err(|message| invalid("methods", message))?;
         let limit = self
             .max_len
             .map_or_else(String::new, |max| format!(" of at most {max} tokens"));
@@ -191,35 +251,38 @@ impl Stage for ScoreStage {
         if let SpanSpec::Phrases(source) = &self.spans {
             plan = plan.reading(source, ArtefactKind::Phrases);
         }
+        match self.beta_method(&configs) {
+            Ok(Some(_)) => {
+                plan = plan
+                    .with_table(stage, "beta", phrase_embeddings_schema())
+                    .providing(Provides::Betas {
+                        input: self.input.clone(),
+                    });
+            }
+            Ok(None) => {}
+            Err(message) => return Err(invalid("methods", message)),
+        }
         Ok(plan)
     }
 
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
+        let configs = self.method_configs();
+        let scored = self
+            .scored_methods(&configs)
+            .expect("planned: no method named twice");
         let ids = &context.encode(&self.input, &self.model)?;
         let mut writer = context.table_writer(stage, scores_schema())?;
         let keep = context.keeps_table(stage);
         let corpus = context.corpus(&self.input);
         let loaded = context.artefacts.model(&self.model);
-        let methods = build_methods(
-            &self.method_configs(),
-            self.target,
-            &loaded.model,
-            Some(&loaded.vocab),
-        )
-        .map_err(|message| ConfigError::Invalid {
-            key: stage.key("methods"),
-            message,
-        })?;
+        let methods = build_methods(&configs, self.target, &loaded.model, Some(&loaded.vocab))
+            .map_err(|message| ConfigError::Invalid {
+                key: stage.key("methods"),
+                message,
+            })?;
         let calls: Vec<(&dyn Attribution, Target)> =
             methods.iter().map(|(m, t)| (m.as_ref(), *t)).collect();
-        let scored: Vec<ScoredMethod> = methods
-            .iter()
-            .map(|(m, target)| ScoredMethod {
-                method: m.method().to_string(),
-                variant: m.variant(),
-                target: target.to_string(),
-            })
-            .collect();
+        debug_assert_eq!(scored.len(), methods.len());
         let phrases = match &self.spans {
             SpanSpec::Phrases(source) => Some(context.artefacts.phrases(source)),
             _ => None,
@@ -245,6 +308,23 @@ impl Stage for ScoreStage {
         let mut index = ScoreIndex {
             methods: scored.clone(),
             scores: HashMap::new(),
+        };
+        let beta_method = self
+            .beta_method(&configs)
+            .expect("planned: at most one CD method keeps beta")
+            .map(|k| {
+                // The configs' order is the methods' order, less repeated methods.
+                let config = &configs[k];
+                scored
+                    .iter()
+                    .position(|m| m.method == config.name() && m.variant == config.variant())
+                    .expect("the CD method is scored")
+            });
+        let mut betas = BetaIndex {
+            variant: beta_method
+                .and_then(|m| scored[m].variant.clone())
+                .unwrap_or_default(),
+            betas: HashMap::new(),
         };
         let mut builder = ScoresBuilder::default();
         let mut kept = Vec::new();
@@ -292,6 +372,13 @@ impl Stage for ScoreStage {
                         .entry((result.sentence, score.span))
                         .or_insert_with(|| vec![f64::NAN; scored.len()])[result.method] =
                         score.score;
+                    if Some(result.method) == beta_method
+                        && let Some(beta) = &score.embedding
+                    {
+                        betas
+                            .betas
+                            .insert((result.sentence, score.span), beta.clone());
+                    }
                 }
             }
             let batch = builder.finish()?;
@@ -319,6 +406,9 @@ impl Stage for ScoreStage {
             stage.name,
             corpus.sentences.len()
         );
+        let embeddings = beta_method
+            .map(|_| embeddings_batch(corpus, &betas))
+            .transpose()?;
         // The methods borrow the model from the context, which the stage now adds to.
         drop(calls);
         drop(methods);
@@ -326,6 +416,39 @@ impl Stage for ScoreStage {
             .artefacts
             .insert(stage.name, Artefact::Scores(index));
         context.finish_table(stage, writer, kept)?;
+        if let Some(embeddings) = embeddings {
+            let mut writer =
+                context.extra_table_writer(stage, "beta", phrase_embeddings_schema())?;
+            writer.write(&embeddings)?;
+            context.finish_extra_table(writer)?;
+            context.artefacts.insert(stage.name, Artefact::Betas(betas));
+        }
         Ok(())
     }
+}
+
+/// The `phrase_embeddings` rows of the kept β, by sentence and span.
+fn embeddings_batch(corpus: &Corpus, betas: &BetaIndex) -> Result<RecordBatch, OutputError> {
+    let mut keys: Vec<&(usize, Span)> = betas.betas.keys().collect();
+    keys.sort_unstable();
+    let sentences: Vec<SentenceRef> = corpus
+        .sentences
+        .iter()
+        .map(|s| SentenceRef {
+            dataset: corpus.name.clone(),
+            sentence_id: s.id.clone(),
+            split: corpus.split.clone(),
+        })
+        .collect();
+    let rows: Vec<EmbeddingRecord<'_>> = keys
+        .into_iter()
+        .map(|key @ &(k, span)| EmbeddingRecord {
+            sentence: &sentences[k],
+            span,
+            phrase: corpus.sentences[k].tokens[span.range()].join(" "),
+            variant: &betas.variant,
+            beta: &betas.betas[key],
+        })
+        .collect();
+    phrase_embeddings_batch(&rows)
 }

@@ -11,7 +11,9 @@ use serde::Deserialize;
 use super::examples::{
     LabelledText, distinct, sentence_texts, training_plan, training_texts, write_evaluations,
 };
-use super::{Artefact, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef};
+use super::{
+    Artefact, Coefficients, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef,
+};
 use crate::Error;
 use crate::config::ConfigError;
 use crate::io::{CoefficientRecord, EvalRecord, coefficients_batch, coefficients_schema};
@@ -206,12 +208,14 @@ impl Stage for TrainLogregStage {
         });
         context.artefacts.insert(
             stage.name,
-            Artefact::Coefficients(
-                coefficients
+            Artefact::Coefficients(Coefficients {
+                max_n: self.max_n,
+                counts: self.values == FeatureValues::Counts,
+                terms: coefficients
                     .iter()
                     .map(|c| (c.term.clone(), c.coefficient))
                     .collect::<HashMap<_, _>>(),
-            ),
+            }),
         );
         context.write_table(
             stage,

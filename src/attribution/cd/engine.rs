@@ -80,6 +80,7 @@ pub(super) fn decompose_batch<R: Real>(
     workspace: &mut Workspace<R>,
     sentences: &[(&ForwardTrace<R>, &[Span])],
     convention: Convention,
+    keep_beta: bool,
 ) -> Vec<Vec<Decomposition>> {
     let h = model.hidden_size();
     let width = weights.columns;
@@ -170,7 +171,14 @@ pub(super) fn decompose_batch<R: Real>(
             }
             if t + 1 == trace.hidden.nrows() {
                 let states = &next_h[first * h..];
-                results[s] = finish(model, trace, sentences[s].1, &planners[s], states);
+                results[s] = finish(
+                    model,
+                    trace,
+                    sentences[s].1,
+                    &planners[s],
+                    states,
+                    keep_beta,
+                );
             }
         }
         std::mem::swap(beta_h, next_h);
@@ -215,13 +223,14 @@ fn drop_finished<R: Real>(
 }
 
 /// Scores of every span of a finished sentence from its last states (`states` starts at the
-/// sentence's first row).
+/// sentence's first row), with β_T itself when `keep_beta`.
 fn finish<R: Real>(
     model: &LstmClassifier<R>,
     trace: &ForwardTrace<R>,
     spans: &[Span],
     planner: &LanePlanner<'_>,
     states: &[R],
+    keep_beta: bool,
 ) -> Vec<Decomposition> {
     let h = model.hidden_size();
     let last_h = contiguous(trace.hidden.row(trace.hidden.nrows() - 1));
@@ -242,6 +251,7 @@ fn finish<R: Real>(
         let rel = model.output(ArrayView1::from(beta), false);
         let irrel = model.output(ArrayView1::from(gamma.as_slice()), false);
         let residual = completeness_residual(&rel, &irrel, &logits_without_bias);
+        let kept = keep_beta.then(|| beta.iter().map(|v| v.as_f64() as f32).collect::<Vec<f32>>());
         let (&last, others) = members
             .split_last()
             .expect("a lane holds at least one span");
@@ -251,6 +261,7 @@ fn finish<R: Real>(
                 rel: rel.clone(),
                 irrel: irrel.clone(),
                 residual,
+                beta: kept.clone(),
             });
         }
         results[last] = Some(Decomposition {
@@ -258,6 +269,7 @@ fn finish<R: Real>(
             rel,
             irrel,
             residual,
+            beta: kept,
         });
     }
     results

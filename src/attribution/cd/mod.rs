@@ -92,6 +92,8 @@ pub struct Decomposition {
     pub irrel: Vec<f64>,
     /// max over classes of |rel + irrel − (logits − output bias)|.
     pub residual: f64,
+    /// β_T itself (hidden-size), when asked for: a phrase embedding (paper §4.6).
+    pub beta: Option<Vec<f32>>,
 }
 
 /// CD under one convention, as an [`Attribution`] method, computed by the batched engine.
@@ -99,6 +101,8 @@ pub struct Decomposition {
 pub struct ContextualDecomposition<'m, R: Real> {
     model: &'m LstmClassifier<R>,
     convention: Convention,
+    /// Whether the scores carry β_T as their embedding.
+    keep_beta: bool,
     weights: RecurrentWeights<R>,
     /// State buffers of finished calls, one taken by each running call (one per worker).
     workspaces: Mutex<Vec<Workspace<R>>>,
@@ -109,9 +113,16 @@ impl<'m, R: Real> ContextualDecomposition<'m, R> {
         Self {
             model,
             convention,
+            keep_beta: false,
             weights: RecurrentWeights::new(model),
             workspaces: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same method, its scores carrying β_T (hidden-size) as their embedding.
+    pub fn with_beta(mut self) -> Self {
+        self.keep_beta = true;
+        self
     }
 
     /// CD of `spans` given the sentence's forward pass (from [`LstmClassifier::forward`]); spans
@@ -142,6 +153,7 @@ impl<'m, R: Real> ContextualDecomposition<'m, R> {
             &mut workspace,
             sentences,
             self.convention,
+            self.keep_beta,
         );
         take().push(workspace);
         results
@@ -186,7 +198,10 @@ impl<R: Real> Attribution for ContextualDecomposition<'_, R> {
                 results.push(
                     decompositions
                         .into_iter()
-                        .map(|d| linear.score(d.span, d.rel, d.irrel))
+                        .map(|d| SpanScore {
+                            embedding: d.beta,
+                            ..linear.score(d.span, d.rel, d.irrel)
+                        })
                         .collect(),
                 );
             }

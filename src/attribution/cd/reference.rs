@@ -115,5 +115,6 @@ pub fn decompose_one_span<R: Real>(
         rel,
         irrel,
         residual,
+        beta: Some(beta_h.iter().map(|v| v.as_f64() as f32).collect()),
     })
 }
