@@ -47,13 +47,8 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[below] + fraction * (sorted[above] - sorted[below])
 }
 
-/// The two-sample Kolmogorov-Smirnov statistic D = sup |F₁ − F₂| of two non-empty samples, and
-/// its asymptotic p-value (Kolmogorov distribution with Stephens' small-sample correction, as in
-/// Numerical Recipes' `kstwo`).
-pub fn kolmogorov_smirnov(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
-    if a.is_empty() || b.is_empty() {
-        return None;
-    }
+/// sup_x of `measure(F_a(x) − F_b(x))` over the pooled sample points (0 below both samples).
+fn max_cdf_gap(a: &[f64], b: &[f64], measure: impl Fn(f64) -> f64) -> f64 {
     let mut a = a.to_vec();
     let mut b = b.to_vec();
     a.sort_unstable_by(f64::total_cmp);
@@ -68,8 +63,20 @@ pub fn kolmogorov_smirnov(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
         while j < b.len() && b[j] <= x {
             j += 1;
         }
-        d = d.max((i as f64 / n - j as f64 / m).abs());
+        d = d.max(measure(i as f64 / n - j as f64 / m));
     }
+    d
+}
+
+/// The two-sample Kolmogorov-Smirnov statistic D = sup |F₁ − F₂| of two non-empty samples, and
+/// its asymptotic p-value (Kolmogorov distribution with Stephens' small-sample correction, as in
+/// Numerical Recipes' `kstwo`).
+pub fn kolmogorov_smirnov(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let (n, m) = (a.len() as f64, b.len() as f64);
+    let d = max_cdf_gap(a, b, |gap: f64| gap.abs());
     let effective = (n * m / (n + m)).sqrt();
     let p = kolmogorov_survival((effective + 0.12 + 0.11 / effective) * d);
     Some((d, p))
@@ -84,22 +91,8 @@ pub fn kolmogorov_smirnov_greater(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
-    a.sort_unstable_by(f64::total_cmp);
-    b.sort_unstable_by(f64::total_cmp);
     let (n, m) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j, mut d) = (0, 0, 0.0_f64);
-    while i < a.len() && j < b.len() {
-        let x = a[i].min(b[j]);
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
-        d = d.max(j as f64 / m - i as f64 / n);
-    }
+    let d = max_cdf_gap(a, b, |gap: f64| -gap);
     let (m, n) = (n.max(m), n.min(m));
     let z = d * (m * n / (m + n)).sqrt();
     let p = (-2.0 * z * z - 2.0 * z * (m + 2.0 * n) / (m * n * (m + n)).sqrt() / 3.0)

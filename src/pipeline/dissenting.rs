@@ -48,19 +48,15 @@ impl Stage for DissentingSubphrasesStage {
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
-        let invalid = |option: &str, message: String| ConfigError::Invalid {
-            key: stage.key(option),
-            message,
-        };
         context.input(&stage.key("input"), &self.input)?;
         if self.max_words < 2 {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "max_words",
                 "a phrase with a subphrase has 2 words or more".into(),
             ));
         }
         if !(self.threshold >= 0.0 && self.threshold.is_finite()) {
-            return Err(invalid("threshold", "a non-negative number".into()));
+            return Err(stage.invalid("threshold", "a non-negative number".into()));
         }
         let Provides::Scores { coverage, .. } = context.provided_for(
             &stage.key("scores"),
@@ -72,7 +68,7 @@ impl Stage for DissentingSubphrasesStage {
             unreachable!("scores are provided as scores");
         };
         if !coverage.covers_all_spans(Some(self.max_words)) {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "scores",
                 format!(
                     "stage `{}` must score every span of up to {} words (spans all_spans, max_len at least {})",

@@ -56,13 +56,9 @@ impl Stage for HierarchyStage {
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
-        let invalid = |option: &str, message: String| ConfigError::Invalid {
-            key: stage.key(option),
-            message,
-        };
         context.input(&stage.key("input"), &self.input)?;
         if !(0.0..=100.0).contains(&self.percentile) {
-            return Err(invalid("percentile", "a percentile from 0 to 100".into()));
+            return Err(stage.invalid("percentile", "a percentile from 0 to 100".into()));
         }
         let Provides::Scores {
             coverage, methods, ..
@@ -76,7 +72,7 @@ impl Stage for HierarchyStage {
             unreachable!("scores are provided as scores");
         };
         if !coverage.covers_all_spans(None) {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "scores",
                 format!(
                     "stage `{}` must score every span (spans all_spans, no max_len)",
@@ -85,7 +81,7 @@ impl Stage for HierarchyStage {
             ));
         }
         let Some(m) = self.method(methods) else {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "scores",
                 format!(
                     "stage `{}` has no CD method{}",

@@ -95,6 +95,14 @@ impl StageRef<'_> {
     pub fn key(&self, option: &str) -> String {
         format!("stages.{}.{option}", self.name)
     }
+
+    /// The error for an option of this stage that holds a value it cannot take.
+    pub fn invalid(&self, option: &str, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            key: self.key(option),
+            message,
+        }
+    }
 }
 
 /// What a stage reads, provides and writes, known before anything runs.

@@ -60,22 +60,18 @@ impl Stage for NegationStage {
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
-        let invalid = |option: &str, message: String| ConfigError::Invalid {
-            key: stage.key(option),
-            message,
-        };
         context.input(&stage.key("input"), &self.input)?;
         if !context.input_has_trees(&self.input) {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "input",
                 format!("`{}` is not an sst_trees input", self.input),
             ));
         }
         if self.words.is_empty() {
-            return Err(invalid("words", "list at least one negation word".into()));
+            return Err(stage.invalid("words", "list at least one negation word".into()));
         }
         if self.max_words < 3 {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "max_words",
                 "a negation phrase has at least 2 words, so use 3 or more".into(),
             ));
@@ -92,7 +88,7 @@ impl Stage for NegationStage {
             unreachable!("scores are provided as scores");
         };
         if !coverage.covers_constituents(self.max_words - 1) {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "scores",
                 format!(
                     "stage `{}` must score every constituent of up to {} words (spans constituents or all_spans)",
@@ -102,7 +98,7 @@ impl Stage for NegationStage {
             ));
         }
         if !methods.iter().any(|m| m.interactions) {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "scores",
                 format!(
                     "stage `{}` has no method with interactions (cd, leave_one_out): the others' phrase scores are sums of word scores",
@@ -113,7 +109,7 @@ impl Stage for NegationStage {
         if let Some(words) = self.reference_words
             && !(3..=self.max_words).contains(&words)
         {
-            return Err(invalid(
+            return Err(stage.invalid(
                 "reference_words",
                 format!(
                     "a constituent with two children has 2 words or more, so use 3 to max_words ({})",

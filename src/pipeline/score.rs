@@ -179,28 +179,24 @@ impl Stage for ScoreStage {
     ) -> Result<StagePlan, ConfigError> {
         context.input(&stage.key("input"), &self.input)?;
         let classes = context.model(&stage.key("model"), &self.model)?.classes;
-        let invalid = |option: &str, message: String| ConfigError::Invalid {
-            key: stage.key(option),
-            message,
-        };
         if self.max_len == Some(0) {
-            return Err(invalid("max_len", "must be at least 1".into()));
+            return Err(stage.invalid("max_len", "must be at least 1".into()));
         }
         let configs = self.method_configs();
         for config in &configs {
             config
                 .check(config.target(self.target), classes)
-                .map_err(|e| invalid("methods", format!("{config}: {e}")))?;
+                .map_err(|e| stage.invalid("methods", format!("{config}: {e}")))?;
         }
         // Options that name tokens are checked against a loaded model's vocabulary now; a model
         // trained by the run is checked when the stage builds its methods.
         if let Some(loaded) = context.models.get(&self.model) {
             build_methods(&configs, self.target, &loaded.model, Some(&loaded.vocab))
-                .map_err(|e| invalid("methods", e))?;
+                .map_err(|e| stage.invalid("methods", e))?;
         }
         match &self.spans {
             SpanSpec::Constituents if !context.input_has_trees(&self.input) => {
-                return Err(invalid(
+                return Err(stage.invalid(
                     "spans",
                     format!(
                         "constituents need an sst_trees input; `{}` has no trees",
@@ -220,7 +216,7 @@ impl Stage for ScoreStage {
         }
         let scored = self
             .scored_methods(&configs)
-            .map_err(|message| invalid("methods", message))?;
+            .map_err(|message| stage.invalid("methods", message))?;
         let limit = self
             .max_len
             .map_or_else(String::new, |max| format!(" of at most {max} tokens"));
@@ -260,7 +256,7 @@ impl Stage for ScoreStage {
                     });
             }
             Ok(None) => {}
-            Err(message) => return Err(invalid("methods", message)),
+            Err(message) => return Err(stage.invalid("methods", message)),
         }
         Ok(plan)
     }
