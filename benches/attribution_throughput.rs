@@ -11,19 +11,18 @@
 //! method and the GEMM alone are timed in alternation, so both see the same machine.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use cd_pipeline::attribution::{
     Attribution, MethodConfig, ROWS_PER_BATCH, SpanSet, Target, attribute_corpus,
 };
-use cd_pipeline::data::read_sst_trees;
-use cd_pipeline::model::{LstmClassifier, Vocabulary};
+use cd_pipeline::model::LstmClassifier;
 use cd_pipeline::numeric::{Mat, SplitMix64, matmul};
 use common::{Pools, best_of};
 use rayon::prelude::*;
 
 mod common;
+mod torch_sst;
 
 /// Captum 0.9 / torch 2.15 on this machine kind, one sentence per call, 100 random length-20
 /// sentences, hidden 168 (`shared/notes`, `shared/bench/README.md`): sentences/s on 1 / 2 threads.
@@ -37,23 +36,7 @@ const PASSES: usize = 7;
 const STEPS: usize = 50;
 
 fn main() {
-    let shared = std::env::var_os("CD_PIPELINE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let fixture = shared.join("fixtures/torch_sst");
-    let model = LstmClassifier::<f32>::load(&fixture.join("model.safetensors"))
-        .expect("the torch_sst fixture model (set CD_PIPELINE_SHARED)");
-    let vocab = Vocabulary::load(&fixture.join("vocab.json")).expect("its vocabulary");
-    let dev: Vec<Vec<usize>> = read_sst_trees(&shared.join("data/sst/dev.txt"))
-        .expect("SST dev trees")
-        .iter()
-        .map(|tree| {
-            tree.tokens
-                .iter()
-                .map(|t| vocab.lookup(t).unwrap())
-                .collect()
-        })
-        .collect();
+    let (model, vocab, dev) = torch_sst::load();
     let mut rng = SplitMix64(2024);
     let random: Vec<Vec<usize>> = (0..100)
         .map(|_| {

@@ -10,40 +10,22 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cd_pipeline::analysis::hierarchy::{Level, agglomerate};
 use cd_pipeline::attribution::{
     Attribution, ContextualDecomposition, Convention, Span, SpanSet, Target,
 };
-use cd_pipeline::data::read_sst_trees;
-use cd_pipeline::model::{LstmClassifier, Vocabulary};
 use common::{Pools, best_of};
 use rayon::prelude::*;
 
 mod common;
+mod torch_sst;
 
 const PASSES: usize = 3;
 
 fn main() {
-    let shared = std::env::var_os("CD_PIPELINE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let fixture = shared.join("fixtures/torch_sst");
-    let model = LstmClassifier::<f32>::load(&fixture.join("model.safetensors"))
-        .expect("the torch_sst fixture model (set CD_PIPELINE_SHARED)");
-    let vocab = Vocabulary::load(&fixture.join("vocab.json")).expect("its vocabulary");
-    let dev: Vec<Vec<usize>> = read_sst_trees(&shared.join("data/sst/dev.txt"))
-        .expect("SST dev trees")
-        .iter()
-        .map(|tree| {
-            tree.tokens
-                .iter()
-                .map(|t| vocab.lookup(t).unwrap())
-                .collect()
-        })
-        .collect();
+    let (model, _, dev) = torch_sst::load();
     let cd = ContextualDecomposition::new(&model, Convention::Acd);
     let batched = |ids: &Vec<usize>| -> Vec<Level> {
         let spans = SpanSet::All.spans(ids.len());

@@ -13,6 +13,7 @@ use super::columns::{
 };
 use super::{OutputError, arrow_error};
 use crate::attribution::Span;
+use crate::data::Corpus;
 
 fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
     Field::new(name, data_type, nullable)
@@ -48,6 +49,22 @@ pub struct SentenceRef {
     pub dataset: String,
     pub sentence_id: String,
     pub split: Option<String>,
+}
+
+impl SentenceRef {
+    /// One reference per sentence of `corpus`, in its order, for rows that index sentences by
+    /// position.
+    pub fn every_sentence_of(corpus: &Corpus) -> Vec<SentenceRef> {
+        corpus
+            .sentences
+            .iter()
+            .map(|s| SentenceRef {
+                dataset: corpus.name.clone(),
+                sentence_id: s.id.clone(),
+                split: corpus.split.clone(),
+            })
+            .collect()
+    }
 }
 
 fn sentence_fields() -> Vec<Field> {

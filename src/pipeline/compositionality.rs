@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{ArtefactKind, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef};
+use super::{ArtefactKind, PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::analysis::compositionality::opposing_constituents;
 use crate::config::ConfigError;
@@ -34,15 +34,7 @@ impl Stage for CompositionalityStage {
                 message: format!("`{}` is not an sst_trees input", self.input),
             });
         }
-        let Provides::Scores { coverage, .. } = context.provided_for(
-            &stage.key("scores"),
-            &self.scores,
-            ArtefactKind::Scores,
-            &self.input,
-        )?
-        else {
-            unreachable!("scores are provided as scores");
-        };
+        let (coverage, _) = context.scores_for(&stage.key("scores"), &self.scores, &self.input)?;
         if !coverage.covers_constituents(usize::MAX) {
             return Err(ConfigError::Invalid {
                 key: stage.key("scores"),
@@ -65,15 +57,7 @@ impl Stage for CompositionalityStage {
         let corpus = context.corpus(&self.input);
         let trees = corpus.trees.as_ref().expect("planned: the input has trees");
         let index = context.artefacts.scores(&self.scores);
-        let sentences: Vec<SentenceRef> = corpus
-            .sentences
-            .iter()
-            .map(|s| SentenceRef {
-                dataset: corpus.name.clone(),
-                sentence_id: s.id.clone(),
-                split: corpus.split.clone(),
-            })
-            .collect();
+        let sentences = SentenceRef::every_sentence_of(corpus);
         let mut rows = Vec::new();
         for (k, (tree, sentence)) in trees.iter().zip(&corpus.sentences).enumerate() {
             for found in opposing_constituents(tree) {

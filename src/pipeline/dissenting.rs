@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::{ArtefactKind, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef};
+use super::{ArtefactKind, PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::analysis::dissenting::{NgramScorer, dissenting_pairs};
 use crate::config::ConfigError;
@@ -58,15 +58,7 @@ impl Stage for DissentingSubphrasesStage {
         if !(self.threshold >= 0.0 && self.threshold.is_finite()) {
             return Err(stage.invalid("threshold", "a non-negative number".into()));
         }
-        let Provides::Scores { coverage, .. } = context.provided_for(
-            &stage.key("scores"),
-            &self.scores,
-            ArtefactKind::Scores,
-            &self.input,
-        )?
-        else {
-            unreachable!("scores are provided as scores");
-        };
+        let (coverage, _) = context.scores_for(&stage.key("scores"), &self.scores, &self.input)?;
         if !coverage.covers_all_spans(Some(self.max_words)) {
             return Err(stage.invalid(
                 "scores",
@@ -102,15 +94,7 @@ impl Stage for DissentingSubphrasesStage {
             max_n: coefficients.max_n,
             counts: coefficients.counts,
         };
-        let sentences: Vec<SentenceRef> = corpus
-            .sentences
-            .iter()
-            .map(|s| SentenceRef {
-                dataset: corpus.name.clone(),
-                sentence_id: s.id.clone(),
-                split: corpus.split.clone(),
-            })
-            .collect();
+        let sentences = SentenceRef::every_sentence_of(corpus);
         let mut rows = Vec::new();
         let mut pairs_found = 0;
         for (k, sentence) in corpus.sentences.iter().enumerate() {

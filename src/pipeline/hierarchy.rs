@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{ArtefactKind, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef};
+use super::{ArtefactKind, PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::analysis::hierarchy::agglomerate;
 use crate::config::ConfigError;
@@ -60,17 +60,8 @@ impl Stage for HierarchyStage {
         if !(0.0..=100.0).contains(&self.percentile) {
             return Err(stage.invalid("percentile", "a percentile from 0 to 100".into()));
         }
-        let Provides::Scores {
-            coverage, methods, ..
-        } = context.provided_for(
-            &stage.key("scores"),
-            &self.scores,
-            ArtefactKind::Scores,
-            &self.input,
-        )?
-        else {
-            unreachable!("scores are provided as scores");
-        };
+        let (coverage, methods) =
+            context.scores_for(&stage.key("scores"), &self.scores, &self.input)?;
         if !coverage.covers_all_spans(None) {
             return Err(stage.invalid(
                 "scores",
@@ -111,15 +102,7 @@ impl Stage for HierarchyStage {
         let index = context.artefacts.scores(&self.scores);
         let m = self.method(&index.methods).expect("planned: a CD method");
         let method = &index.methods[m];
-        let sentences: Vec<SentenceRef> = corpus
-            .sentences
-            .iter()
-            .map(|s| SentenceRef {
-                dataset: corpus.name.clone(),
-                sentence_id: s.id.clone(),
-                split: corpus.split.clone(),
-            })
-            .collect();
+        let sentences = SentenceRef::every_sentence_of(corpus);
         let mut rows = Vec::new();
         for (k, sentence) in corpus.sentences.iter().enumerate() {
             let score = |span| index.get(k, span).expect("planned: every span is scored")[m];

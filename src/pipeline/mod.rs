@@ -218,6 +218,22 @@ impl PlanContext<'_> {
         }
     }
 
+    /// The coverage and methods of the scores of `input` that the earlier stage named by option
+    /// `key` provides.
+    pub fn scores_for(
+        &self,
+        key: &str,
+        name: &str,
+        input: &str,
+    ) -> Result<(&ScoreCoverage, &[MethodRef]), ConfigError> {
+        match self.provided_for(key, name, ArtefactKind::Scores, input)? {
+            Provides::Scores {
+                coverage, methods, ..
+            } => Ok((coverage, methods)),
+            _ => unreachable!("scores are provided as scores"),
+        }
+    }
+
     /// Checks that option `key` names an input.
     pub fn input(&self, key: &str, name: &str) -> Result<(), ConfigError> {
         if self.config.inputs.contains_key(name) {

@@ -76,17 +76,8 @@ impl Stage for NegationStage {
                 "a negation phrase has at least 2 words, so use 3 or more".into(),
             ));
         }
-        let Provides::Scores {
-            coverage, methods, ..
-        } = context.provided_for(
-            &stage.key("scores"),
-            &self.scores,
-            ArtefactKind::Scores,
-            &self.input,
-        )?
-        else {
-            unreachable!("scores are provided as scores");
-        };
+        let (coverage, methods) =
+            context.scores_for(&stage.key("scores"), &self.scores, &self.input)?;
         if !coverage.covers_constituents(self.max_words - 1) {
             return Err(stage.invalid(
                 "scores",
@@ -227,15 +218,7 @@ fn reference_interactions(
     words: usize,
 ) -> Result<RecordBatch, OutputError> {
     let trees = corpus.trees.as_ref().expect("planned: input has trees");
-    let sentences: Vec<SentenceRef> = corpus
-        .sentences
-        .iter()
-        .map(|s| SentenceRef {
-            dataset: corpus.name.clone(),
-            sentence_id: s.id.clone(),
-            split: corpus.split.clone(),
-        })
-        .collect();
+    let sentences = SentenceRef::every_sentence_of(corpus);
     let mut records = Vec::new();
     for (k, tree) in trees.iter().enumerate() {
         let span = |id: usize| Span::new(tree.nodes[id].start, tree.nodes[id].end);

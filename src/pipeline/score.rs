@@ -427,15 +427,7 @@ impl Stage for ScoreStage {
 fn embeddings_batch(corpus: &Corpus, betas: &BetaIndex) -> Result<RecordBatch, OutputError> {
     let mut keys: Vec<&(usize, Span)> = betas.betas.keys().collect();
     keys.sort_unstable();
-    let sentences: Vec<SentenceRef> = corpus
-        .sentences
-        .iter()
-        .map(|s| SentenceRef {
-            dataset: corpus.name.clone(),
-            sentence_id: s.id.clone(),
-            split: corpus.split.clone(),
-        })
-        .collect();
+    let sentences = SentenceRef::every_sentence_of(corpus);
     let rows: Vec<EmbeddingRecord<'_>> = keys
         .into_iter()
         .map(|key @ &(k, span)| EmbeddingRecord {

@@ -8,9 +8,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::{
-    ArtefactKind, MethodRef, PlanContext, Provides, RunContext, Stage, StagePlan, StageRef,
-};
+use super::{ArtefactKind, MethodRef, PlanContext, RunContext, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::analysis::stats::{pearson, pearson_bootstrap};
 use crate::attribution::Span;
@@ -62,15 +60,7 @@ impl Stage for UnigramCorrelationStage {
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError> {
         context.input(&stage.key("input"), &self.input)?;
-        let Provides::Scores { coverage, .. } = context.provided_for(
-            &stage.key("scores"),
-            &self.scores,
-            ArtefactKind::Scores,
-            &self.input,
-        )?
-        else {
-            unreachable!("scores are provided as scores");
-        };
+        let (coverage, _) = context.scores_for(&stage.key("scores"), &self.scores, &self.input)?;
         if !coverage.covers_words() {
             return Err(ConfigError::Invalid {
                 key: stage.key("scores"),
@@ -194,15 +184,7 @@ impl Stage for UnigramCorrelationStage {
                 row.missing
             );
         }
-        let sentences: Vec<SentenceRef> = corpus
-            .sentences
-            .iter()
-            .map(|s| SentenceRef {
-                dataset: corpus.name.clone(),
-                sentence_id: s.id.clone(),
-                split: corpus.split.clone(),
-            })
-            .collect();
+        let sentences = SentenceRef::every_sentence_of(corpus);
         let methods: &[MethodRef] = &index.methods;
         let mut point_rows = Vec::with_capacity(points.len() * methods.len());
         for point in &points {
