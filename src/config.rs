@@ -38,6 +38,10 @@ pub struct PipelineConfig<S> {
     /// Where each value came from, for messages about values that parse but cannot be used.
     #[serde(skip)]
     pub origins: Origins,
+    /// The pipeline file's folder (absolute), which relative output paths of stage options
+    /// resolve against.
+    #[serde(skip)]
+    pub folder: PathBuf,
 }
 
 fn current_folder() -> PathBuf {
@@ -369,6 +373,7 @@ impl<S> PipelineConfig<S> {
     }
 
     fn resolve_paths(&mut self, folder: &Path) {
+        self.folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
         let against = |base: &Path, p: &mut PathBuf| {
             if p.is_relative() {
                 *p = lexically_normal(&base.join(&*p));
@@ -394,7 +399,7 @@ impl<S> PipelineConfig<S> {
 
 /// Drops `.` and folds `dir/..` without touching the file system, so that paths print the way
 /// a reader expects (`pipelines/../data` → `data`); a leading `..` stays.
-fn lexically_normal(path: &Path) -> PathBuf {
+pub fn lexically_normal(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for component in path.components() {

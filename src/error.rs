@@ -5,6 +5,7 @@ use crate::config::ConfigError;
 use crate::data::InputError;
 use crate::io::OutputError;
 use crate::model::ModelError;
+use crate::report::ReportError;
 
 /// Exit code for invalid configuration or input (nothing was computed or written).
 pub const EXIT_INVALID_INPUT: i32 = 2;
@@ -23,6 +24,8 @@ pub enum Error {
     Output(#[from] OutputError),
     #[error(transparent)]
     Attribution(#[from] CorpusError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 impl Error {
@@ -30,7 +33,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Model(_) | Error::Input(_) => EXIT_INVALID_INPUT,
-            Error::Output(_) | Error::Attribution(_) => EXIT_RUN_FAILURE,
+            Error::Output(_) | Error::Attribution(_) | Error::Report(_) => EXIT_RUN_FAILURE,
         }
     }
 }

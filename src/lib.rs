@@ -40,6 +40,8 @@ pub mod io;
 pub mod model;
 pub mod numeric;
 pub mod pipeline;
+pub mod progress;
+pub mod report;
 pub mod score;
 
 pub use error::{EXIT_INVALID_INPUT, EXIT_RUN_FAILURE, Error};

@@ -31,6 +31,22 @@ enum Command {
     Validate(ValidateArgs),
     /// Score spans of pre-tokenised sentences (CD and the baselines) and write them to a Parquet table.
     Score(ScoreArgs),
+    /// Make the report of a run folder: one self-contained HTML page of the paper's figures and
+    /// tables, and each figure as an SVG file beside it.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// A run's output folder (its `output_dir`).
+    run_dir: PathBuf,
+    /// The HTML file to write (default: reports/<pipeline name>/index.html).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// A sentence to colour word by word and draw the hierarchy of, as ID or INPUT/ID (default:
+    /// the paper's examples when present, else short ones with a negation). Repeatable.
+    #[arg(long = "sentence", value_name = "ID")]
+    sentences: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -130,14 +146,7 @@ impl From<ConventionChoice> for Convention {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logging();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -148,6 +157,35 @@ fn main() -> ExitCode {
                 .map_or(EXIT_RUN_FAILURE, Error::exit_code);
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
+    }
+}
+
+/// Logs to stderr; on a terminal, with progress bars of long work (`cd_pipeline::progress`)
+/// drawn below them, and none of that when stderr is a file or a pipe.
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if std::io::stderr().is_terminal() {
+        let bars = tracing_indicatif::IndicatifLayer::new().with_span_field_formatter(
+            tracing_indicatif::filter::hide_indicatif_span_fields(
+                tracing_subscriber::fmt::format::DefaultFields::new(),
+            ),
+        );
+        registry
+            .with(tracing_subscriber::fmt::layer().with_writer(bars.get_stderr_writer()))
+            .with(bars.with_filter(tracing_indicatif::filter::IndicatifFilter::new(false)))
+            .init();
+    } else {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false),
+            )
+            .init();
     }
 }
 
@@ -172,7 +210,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run_pipeline(args),
         Command::Validate(args) => validate(args),
         Command::Score(args) => score(args),
+        Command::Report(args) => report(args),
     }
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let options = cd_pipeline::report::ReportOptions {
+        sentences: args.sentences,
+    };
+    let report = cd_pipeline::report::build(&args.run_dir, &options)?;
+    let output = args
+        .output
+        .unwrap_or_else(|| cd_pipeline::report::default_output(&report));
+    let written = cd_pipeline::report::write(&report, &output)?;
+    tracing::info!(
+        figures = report.figures.len(),
+        bytes = report.html.len(),
+        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "wrote {}",
+        output.display()
+    );
+    tracing::debug!(files = written.len(), "report files");
+    Ok(())
 }
 
 fn validate(args: ValidateArgs) -> anyhow::Result<()> {
@@ -187,6 +247,11 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
 fn run_pipeline(args: RunArgs) -> anyhow::Result<()> {
     let pipeline = Pipeline::open(&args.pipeline, &args.overrides)?;
     let pool = worker_pool(args.threads)?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| pipeline.config.output_dir.clone());
+    let name = pipeline.config.name.clone();
     let summary = pool.install(|| pipeline.run(args.output.as_deref()))?;
     for table in &summary.tables {
         tracing::info!("wrote {}", table.display());
@@ -196,6 +261,15 @@ fn run_pipeline(args: RunArgs) -> anyhow::Result<()> {
         tables = summary.tables.len(),
         "pipeline done"
     );
+    eprintln!(
+        "\n{name}: {} files in {} in {:.1} s",
+        summary.tables.len(),
+        output.display(),
+        summary.seconds
+    );
+    for line in cd_pipeline::report::headlines(&output)? {
+        eprintln!("  {line}");
+    }
     Ok(())
 }
 

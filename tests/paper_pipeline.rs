@@ -51,6 +51,7 @@ fn run_paper_pipeline(dir: &Path) -> std::path::PathBuf {
     let sets = [
         format!("data_dir={}", shared_dir().join("data").display()),
         format!("model_cache={}", dir.join("models").display()),
+        format!("stages.report.output={}", dir.join("stage_report/index.html").display()),
         format!("stages.lstm.glove={glove}"),
         format!("stages.yelp_lstm.glove={glove}"),
         "inputs.sst_train.path=sst/dev.txt".into(),
@@ -105,6 +106,220 @@ fn paper_pipeline_statistics_recomputed_in_duckdb() {
     check_hierarchy(&output);
     check_reproduction(&output);
     check_schemas(&output);
+    check_report(&output, dir.path());
+}
+
+/// The report of the run, opened in headless Chromium: no console message, no page error, no
+/// request but the page; every section and figure present and drawn; each histogram's counts,
+/// range and KS statistic and each scatter's r recomputed from the tables in DuckDB. The
+/// screenshot goes to `target/report-screenshots/paper.png`, to be looked at.
+fn check_report(output: &Path, dir: &Path) {
+    let page = dir.join("report/index.html");
+    let run = cd_pipeline(&[
+        "report",
+        output.to_str().unwrap(),
+        "--output",
+        page.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("stage_report/index.html")).unwrap(),
+        html,
+        "the report stage and the report command make the same page"
+    );
+    let chosen = dir.join("chosen/index.html");
+    let run = cd_pipeline(&[
+        "report",
+        output.to_str().unwrap(),
+        "--output",
+        chosen.to_str().unwrap(),
+        "--sentence",
+        "sst_dev/dev-2",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let chosen = std::fs::read_to_string(chosen).unwrap();
+    assert_eq!(
+        chosen.matches("<h4>sst_dev ").count(),
+        1,
+        "only the chosen SST sentence is coloured"
+    );
+    assert!(chosen.contains("<h4>sst_dev dev-2</h4>") && chosen.contains("sst_hierarchy: dev-2 "));
+    for fetching in [
+        "<script", "<link", "<img", "<iframe", "src=", "url(", "@import",
+    ] {
+        assert!(!html.contains(fetching), "the page holds `{fetching}`");
+    }
+    let screenshots = Path::new(REPO).join("target/report-screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let browser = std::process::Command::new(common::duckdb_python())
+        .args([
+            Path::new(REPO)
+                .join("tests/browser/open_report.py")
+                .to_str()
+                .unwrap(),
+            page.to_str().unwrap(),
+            screenshots.join("paper.png").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        browser.status.success(),
+        "the browser (Playwright and /usr/bin/chromium):\n{}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    let found: Value = serde_json::from_slice(&browser.stdout).unwrap();
+    for quiet in ["console", "errors", "requests"] {
+        assert_eq!(found[quiet], Value::Array(vec![]), "{quiet}");
+    }
+    let sections: Vec<&str> = found["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sections,
+        [
+            "run",
+            "reproduction",
+            "negation",
+            "dissenting",
+            "compositionality",
+            "correlations",
+            "sentences",
+            "similar",
+            "hierarchy",
+            "strongest",
+            "tables"
+        ]
+    );
+    let figures = found["figures"].as_array().unwrap();
+    let ids: Vec<&str> = figures.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    // Per dataset and method: 2 training curves, Fig. 1 for the 3 methods with interactions,
+    // Figs. 2 (three searches), 3 and 4 (two datasets) for all 6.
+    let prefixed = |prefix: &str| ids.iter().filter(|id| id.starts_with(prefix)).count();
+    assert_eq!(
+        [
+            prefixed("training-"),
+            prefixed("fig1-"),
+            prefixed("fig2-"),
+            prefixed("fig3-"),
+            prefixed("fig4-")
+        ],
+        [2, 3, 18, 6, 12],
+        "{ids:?}"
+    );
+    for figure in figures {
+        assert!(
+            figure["drawn"].as_u64().unwrap() > 20
+                && figure["width"].as_f64().unwrap() > 100.0
+                && figure["height"].as_f64().unwrap() > 100.0,
+            "an empty figure: {figure}"
+        );
+        let data = &figure["data"];
+        let text = |key: &str| data[key].as_str().unwrap().to_string();
+        let id = figure["id"].as_str().unwrap();
+        if id.starts_with("fig4-") {
+            let row = &duckdb(
+                output,
+                &format!(
+                    "SELECT corr(score, coefficient) AS r, count(*) AS n FROM '{}.parquet'
+                     WHERE method = '{}' AND coalesce(variant, '') = '{}'",
+                    text("table"),
+                    text("method"),
+                    text("variant")
+                ),
+            )[0];
+            assert_eq!(
+                number(row, "n"),
+                text("points").parse::<f64>().unwrap(),
+                "{id}"
+            );
+            let r: f64 = text("r").parse().unwrap();
+            assert!(
+                (number(row, "r") - r).abs() < 1e-9,
+                "{id}: r {r} against {row:?}"
+            );
+        } else if id.starts_with("fig") {
+            check_histogram(output, id, data);
+        }
+    }
+}
+
+/// One distribution panel: the range, every bin's count per kind and the KS statistic, from the
+/// table's rows (and, for Fig. 1, its reference table's) and the stage's `aggregate` table.
+fn check_histogram(output: &Path, id: &str, data: &Value) {
+    let text = |key: &str| data[key].as_str().unwrap_or_default().to_string();
+    let table = text("table");
+    let select = format!(
+        "SELECT kind, {} AS x FROM '{table}.parquet' WHERE method = '{}' AND coalesce(variant, '') = '{}'",
+        text("column"),
+        text("method"),
+        text("variant")
+    );
+    let pooled = if data.get("countsAll").is_some() {
+        format!(
+            "{select} UNION ALL SELECT 'all' AS kind, interaction AS x FROM '{table}_reference.parquet'
+             WHERE method = '{}' AND coalesce(variant, '') = '{}'",
+            text("method"),
+            text("variant")
+        )
+    } else {
+        select
+    };
+    let edges: Vec<f64> = text("edges")
+        .split(' ')
+        .map(|e| e.parse().unwrap())
+        .collect();
+    let bins = edges.len() - 1;
+    let rows = duckdb(
+        output,
+        &format!(
+            "WITH v AS ({pooled}), r AS (SELECT min(x) AS lo, max(x) AS hi FROM v)
+             SELECT kind, least(floor((x - lo) / ((hi - lo) / {bins})), {bins} - 1)::INTEGER AS bin,
+                    count(*) AS n, any_value(lo) AS lo, any_value(hi) AS hi
+             FROM v, r GROUP BY ALL"
+        ),
+    );
+    assert!(!rows.is_empty(), "{id}: no rows");
+    // serde_json parses floats to within an ulp or two, not exactly.
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1.0);
+    assert!(close(number(&rows[0], "lo"), edges[0]), "{id}: {rows:?}");
+    assert!(close(number(&rows[0], "hi"), edges[bins]), "{id}: {rows:?}");
+    for (kind, key) in [
+        ("positive", "countsPositive"),
+        ("negative", "countsNegative"),
+        ("all", "countsAll"),
+    ] {
+        if data.get(key).is_none() {
+            continue;
+        }
+        let mut counts = vec![0usize; bins];
+        for row in rows.iter().filter(|r| r["kind"] == kind) {
+            counts[number(row, "bin") as usize] = number(row, "n") as usize;
+        }
+        let shown: Vec<usize> = text(key).split(' ').map(|c| c.parse().unwrap()).collect();
+        assert_eq!(shown, counts, "{id}: {kind} counts");
+    }
+    let stats = duckdb(
+        output,
+        &format!(
+            "SELECT ks_statistic FROM '{table}_stats.parquet'
+             WHERE method = '{}' AND coalesce(variant, '') = '{}' AND \"group\" = 'positive'",
+            text("method"),
+            text("variant")
+        ),
+    );
+    let ks: f64 = text("ks").parse().unwrap();
+    assert!(
+        (number(&stats[0], "ks_statistic") - ks).abs() < 1e-12,
+        "{id}: KS {ks} against {stats:?}"
+    );
 }
 
 /// r per token with `corr` over the points, per type over the points' per-term means; the point

@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use super::{Attribution, AttributionError, SentenceSpans, Span, SpanScore, Target};
+use crate::progress::Progress;
 
 /// Rows a method's matrix products hold at once (its engine batch): consecutive sentences join a
 /// batch until it holds this many (see [`Attribution::rows`]). Batches depend only on the input,
@@ -117,6 +118,19 @@ pub fn attribute_in_chunks<E: From<CorpusError>>(
     spans_of: impl Fn(usize, &[usize]) -> Vec<Span> + Sync,
     mut on_chunk: impl FnMut(&[SentenceAttribution]) -> Result<(), E>,
 ) -> Result<(), E> {
+    let progress = Progress::start(
+        tracing::info_span!("scoring", indicatif.pb_show = true),
+        "sentences",
+        ids.len(),
+        methods
+            .iter()
+            .map(|(m, _)| {
+                m.variant()
+                    .map_or_else(|| m.method().to_string(), |v| format!("{} {v}", m.method()))
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     for (chunk_index, chunk_ids) in ids.chunks(SENTENCES_PER_CHUNK).enumerate() {
         let offset = chunk_index * SENTENCES_PER_CHUNK;
         let mut results = attribute_corpus(methods, chunk_ids, |k, ids| spans_of(offset + k, ids))
@@ -134,6 +148,7 @@ pub fn attribute_in_chunks<E: From<CorpusError>>(
             ids.len()
         );
         on_chunk(&results)?;
+        progress.advance(chunk_ids.len());
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use super::LstmClassifier;
 use super::backprop::{Gradients, LstmParameters, batch_gradients};
 use crate::numeric::{Real, SplitMix64, simd_dispatch};
+use crate::progress::Progress;
 
 /// Sentences per parallel gradient task: the cut depends only on the batch, never on threads.
 pub const CHUNK_ROWS: usize = 25;
@@ -223,6 +224,12 @@ pub fn train(
     };
     let (mut iteration, mut loss, mut correct, mut seen) = (0, 0.0, 0, 0);
     let total_iterations = options.epochs * batches_per_epoch(train, options.batch_size);
+    let progress = Progress::start(
+        tracing::info_span!("training", indicatif.pb_show = true),
+        "steps",
+        total_iterations,
+        format!("{} examples", train.len()),
+    );
     for epoch in 1..=options.epochs {
         let batches = epoch_batches(train, options.batch_size, &mut rng);
         for (k, batch) in batches.iter().enumerate() {
@@ -258,6 +265,7 @@ pub fn train(
                 embedding_gradient[id * width..(id + 1) * width].fill(0.0);
             }
             iteration += 1;
+            progress.advance(1);
             if iteration % 100 == 0 {
                 tracing::debug!(
                     "training: iteration {iteration} of {total_iterations}, mean loss since the last dev check {:.4}",
@@ -286,6 +294,7 @@ pub fn train(
                     dev_accuracy = format!("{:.4}", dev_accuracy),
                     "training: iteration {iteration} of {total_iterations}"
                 );
+                progress.message(&format!("epoch {epoch}, dev accuracy {dev_accuracy:.4}"));
                 (loss, correct, seen) = (0.0, 0, 0);
                 if dev_accuracy > trained.best_dev_accuracy {
                     trained.best_dev_accuracy = dev_accuracy;

@@ -15,6 +15,7 @@ mod examples;
 mod hierarchy;
 mod negation;
 pub mod registry;
+mod report;
 mod reproduction;
 mod run;
 mod score;
@@ -33,8 +34,9 @@ pub use dissenting::DissentingSubphrasesStage;
 pub use hierarchy::HierarchyStage;
 pub use negation::NegationStage;
 pub use registry::{KindName, PipelineFile, StageConfig, StageKind};
+pub use report::ReportStage;
 pub use reproduction::{PaperDataset, ReproductionStage, Source};
-pub use run::{Pipeline, RunContext, RunSummary};
+pub use run::{InputRecord, Pipeline, RUN_RECORD, RunContext, RunRecord, RunSummary, StageRecord};
 pub use score::{ScoreCoverage, ScoreStage, SpanSpec};
 pub use similar_phrases::{Query, SimilarPhrasesStage};
 pub use train_logreg::TrainLogregStage;
@@ -62,6 +64,17 @@ pub trait Stage: fmt::Debug {
 
     /// Computes the stage's artefacts and writes its tables (pending until the run succeeds).
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error>;
+
+    /// Work on the run's tables once they are published in `output_dir` (the report reads them
+    /// there); nothing by default.
+    fn after_publish(
+        &self,
+        _stage: &StageRef<'_>,
+        _config: &PipelineFile,
+        _output_dir: &Path,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
 
     /// For a stage that trains a model: where `model_cache` keeps it, and whether it is there
     /// already (a run then reuses it). Reads the files the model is trained from, to hash them.
@@ -150,6 +163,18 @@ impl StagePlan {
     pub fn providing(mut self, provides: Provides) -> Self {
         self.provides.push(provides);
         self
+    }
+
+    /// A plan whose stage writes no table of its own, only `files`.
+    pub fn without_table(summary: String) -> Self {
+        Self {
+            summary,
+            inputs: Vec::new(),
+            reads: Vec::new(),
+            provides: Vec::new(),
+            tables: Vec::new(),
+            files: Vec::new(),
+        }
     }
 
     /// A further table, `<name>_<suffix>.parquet`.

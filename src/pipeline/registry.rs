@@ -8,8 +8,8 @@ use serde::de::{self, MapAccess, Visitor};
 
 use super::{
     AggregateStage, CompositionalityStage, DissentingSubphrasesStage, HierarchyStage,
-    NegationStage, ReproductionStage, ScoreStage, SimilarPhrasesStage, Stage, TrainLogregStage,
-    TrainLstmStage, UnigramCorrelationStage,
+    NegationStage, ReportStage, ReproductionStage, ScoreStage, SimilarPhrasesStage, Stage,
+    TrainLogregStage, TrainLstmStage, UnigramCorrelationStage,
 };
 use crate::config::{NamedStage, PipelineConfig};
 
@@ -68,6 +68,7 @@ stage_kinds! {
     SimilarPhrases(SimilarPhrasesStage) = "similar_phrases",
     Hierarchy(HierarchyStage) = "hierarchy",
     Reproduction(ReproductionStage) = "reproduction",
+    Report(ReportStage) = "report",
 }
 
 /// A pipeline file whose stages are this registry's.

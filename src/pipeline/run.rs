@@ -20,9 +20,42 @@ use crate::io::{
     vocabulary_coverage_batch, vocabulary_coverage_schema, write_table,
 };
 use crate::model::Coverage;
+use crate::progress::Progress;
 
 /// The run's table of what each vocabulary made of each input (`schemas/vocabulary_coverage.yaml`).
 const COVERAGE_TABLE: &str = "vocabulary_coverage.parquet";
+
+/// What the run was and how long each stage took, for the report (`RunRecord`).
+pub const RUN_RECORD: &str = "run.json";
+
+/// The contents of `run.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunRecord {
+    pub pipeline: String,
+    pub description: Option<String>,
+    pub pipeline_file: String,
+    pub cd_pipeline_version: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: u64,
+    pub seconds: f64,
+    pub threads: usize,
+    pub inputs: Vec<InputRecord>,
+    pub stages: Vec<StageRecord>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InputRecord {
+    pub name: String,
+    pub path: String,
+    pub sentences: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StageRecord {
+    pub name: String,
+    pub kind: String,
+    pub seconds: f64,
+}
 
 /// Everything a stage can use while running.
 pub struct RunContext {
@@ -369,6 +402,7 @@ impl Pipeline {
         if self.encodes() {
             paths.push(output_dir.join(COVERAGE_TABLE));
         }
+        paths.push(output_dir.join(RUN_RECORD));
         paths
     }
 
@@ -407,6 +441,9 @@ impl Pipeline {
     /// on any error nothing is published.
     pub fn run(self, output_dir: Option<&Path>) -> Result<RunSummary, Error> {
         let started = Instant::now();
+        let started_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let output_dir =
             output_dir.map_or_else(|| self.config.output_dir.clone(), Path::to_path_buf);
         self.check_outputs(&output_dir)?;
@@ -478,22 +515,72 @@ impl Pipeline {
             ],
         };
         write_corpus_tables(&mut context)?;
+        let mut record = RunRecord {
+            pipeline: self.config.name.clone(),
+            description: self.config.description.clone(),
+            pipeline_file: self.path.display().to_string(),
+            cd_pipeline_version: env!("CARGO_PKG_VERSION").into(),
+            started_at,
+            seconds: 0.0,
+            threads: rayon::current_num_threads(),
+            inputs: context
+                .corpora
+                .iter()
+                .map(|(name, corpus)| InputRecord {
+                    name: name.clone(),
+                    path: corpus.path.display().to_string(),
+                    sentences: corpus.sentences.len(),
+                })
+                .collect(),
+            stages: Vec::new(),
+        };
+        let progress = Progress::unestimated(
+            tracing::info_span!("stages", indicatif.pb_show = true),
+            "stages",
+            self.config.stages.len(),
+            self.config.name.clone(),
+        );
         for stage in &self.config.stages {
             let stage_ref = StageRef {
                 name: &stage.name,
                 kind: stage.kind.name(),
             };
+            progress.message(&format!(
+                "{}: {} ({})",
+                self.config.name, stage.name, stage_ref.kind
+            ));
             let stage_started = Instant::now();
             stage.kind.stage().run(&stage_ref, &mut context)?;
+            let seconds = stage_started.elapsed().as_secs_f64();
+            record.stages.push(StageRecord {
+                name: stage.name.clone(),
+                kind: stage_ref.kind.into(),
+                seconds,
+            });
             tracing::info!(
-                seconds = format!("{:.2}", stage_started.elapsed().as_secs_f64()),
+                seconds = format!("{seconds:.2}"),
                 "stage {} ({}) done",
                 stage.name,
                 stage_ref.kind
             );
+            progress.advance(1);
         }
+        drop(progress);
         write_coverage_table(&mut context)?;
+        record.seconds = started.elapsed().as_secs_f64();
+        let json = serde_json::to_vec_pretty(&record).expect("a run record serialises");
+        context.write_file(RUN_RECORD, &json)?;
         let tables = publish_all(context.pending)?;
+        for stage in &self.config.stages {
+            let stage_ref = StageRef {
+                name: &stage.name,
+                kind: stage.kind.name(),
+            };
+            stage
+                .kind
+                .stage()
+                .after_publish(&stage_ref, &self.config, &output_dir)?;
+        }
         Ok(RunSummary {
             tables,
             seconds: started.elapsed().as_secs_f64(),
