@@ -141,7 +141,11 @@ fn check_report(output: &Path, dir: &Path) {
         "--sentence",
         "sst_dev/dev-2",
     ]);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let chosen = std::fs::read_to_string(chosen).unwrap();
     assert_eq!(
         chosen.matches("<h4>sst_dev ").count(),

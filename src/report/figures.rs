@@ -1,6 +1,9 @@
 //! The report's figures, drawn by `plotters` into SVG strings: overlaid histograms, scatter plots
 //! with their least-squares line, and line charts.
 
+use std::ops::Range;
+
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::ReportError;
@@ -62,6 +65,52 @@ pub fn bins(groups: &[&[f64]], bins: usize) -> Bins {
     Bins { edges, counts }
 }
 
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One chart as an SVG string: the title, the axes over `x` and `y` with their labels, what
+/// `draw` adds, and the legend of the labelled series at `legend`.
+fn chart(
+    title: &str,
+    (x_label, y_label): (&str, &str),
+    (x, y): (Range<f64>, Range<f64>),
+    legend: Option<SeriesLabelPosition>,
+    draw: impl FnOnce(&mut Chart<'_, '_>) -> Result<(), ReportError>,
+) -> Result<String, ReportError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_error)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 13))
+            .margin(8)
+            .x_label_area_size(34)
+            .y_label_area_size(50)
+            .build_cartesian_2d(x, y)
+            .map_err(draw_error)?;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_labels(6)
+            .y_labels(5)
+            .draw()
+            .map_err(draw_error)?;
+        draw(&mut chart)?;
+        if let Some(position) = legend {
+            chart
+                .configure_series_labels()
+                .position(position)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .draw()
+                .map_err(draw_error)?;
+        }
+        root.present().map_err(draw_error)?;
+    }
+    Ok(svg)
+}
+
 /// Histograms of each group's share of its values per bin, overlaid, with a legend.
 pub fn histograms(
     title: &str,
@@ -85,187 +134,110 @@ pub fn histograms(
         .max(1e-9)
         * 1.1;
     let (lo, hi) = (binned.edges[0], binned.edges[binned.edges.len() - 1]);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 13))
-            .margin(8)
-            .x_label_area_size(34)
-            .y_label_area_size(44)
-            .build_cartesian_2d(lo..hi, 0.0..top)
-            .map_err(draw_error)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .light_line_style(WHITE)
-            .x_desc(x_label)
-            .y_desc("share of the group")
-            .x_labels(6)
-            .y_labels(5)
-            .draw()
-            .map_err(draw_error)?;
-        for ((label, colour), shares) in groups.iter().zip(&shares) {
-            let colour = *colour;
-            chart
-                .draw_series(shares.iter().enumerate().map(|(k, &share)| {
-                    Rectangle::new(
-                        [(binned.edges[k], 0.0), (binned.edges[k + 1], share)],
-                        colour.mix(0.45).filled(),
-                    )
-                }))
-                .map_err(draw_error)?
-                .label(label.as_str())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.mix(0.6).filled())
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(draw_error)?;
-        root.present().map_err(draw_error)?;
-    }
-    Ok(svg)
+    chart(
+        title,
+        (x_label, "share of the group"),
+        (lo..hi, 0.0..top),
+        Some(SeriesLabelPosition::UpperLeft),
+        |chart| {
+            for ((label, colour), shares) in groups.iter().zip(&shares) {
+                let colour = *colour;
+                chart
+                    .draw_series(shares.iter().enumerate().map(|(k, &share)| {
+                        Rectangle::new(
+                            [(binned.edges[k], 0.0), (binned.edges[k + 1], share)],
+                            colour.mix(0.45).filled(),
+                        )
+                    }))
+                    .map_err(draw_error)?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.mix(0.6).filled())
+                    });
+            }
+            Ok(())
+        },
+    )
 }
 
-/// Points (at most the first `drawn` of them in the given order) and the least-squares line over
-/// all of them.
+/// The range of `values` padded by 5 % on each side ([−1, 1] when they do not spread).
+fn padded(values: impl Iterator<Item = f64>) -> Range<f64> {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if lo.is_finite() && hi > lo {
+        let pad = (hi - lo) * 0.05;
+        lo - pad..hi + pad
+    } else if lo.is_finite() {
+        lo - 1.0..lo + 1.0
+    } else {
+        -1.0..1.0
+    }
+}
+
+/// Points and the least-squares line (slope, intercept) given for all of them.
 pub fn scatter(
     title: &str,
-    (x_label, y_label): (&str, &str),
+    labels: (&str, &str),
     points: &[(f64, f64)],
-    drawn: usize,
     line: Option<(f64, f64)>,
 ) -> Result<String, ReportError> {
-    let range = |values: &mut dyn Iterator<Item = f64>| {
-        let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-        if lo.is_finite() && hi > lo {
-            let pad = (hi - lo) * 0.05;
-            (lo - pad, hi + pad)
-        } else {
-            (-1.0, 1.0)
-        }
-    };
-    let (x_lo, x_hi) = range(&mut points.iter().map(|p| p.0));
-    let (y_lo, y_hi) = range(&mut points.iter().map(|p| p.1));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 13))
-            .margin(8)
-            .x_label_area_size(34)
-            .y_label_area_size(44)
-            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
-            .map_err(draw_error)?;
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .x_labels(6)
-            .y_labels(5)
-            .draw()
-            .map_err(draw_error)?;
+    let x = padded(points.iter().map(|p| p.0));
+    let y = padded(points.iter().map(|p| p.1));
+    let ends = [x.start, x.end];
+    chart(title, labels, (x, y), None, |chart| {
         chart
             .draw_series(
                 points
                     .iter()
-                    .take(drawn)
                     .map(|&p| Circle::new(p, 2, BLUE.mix(0.35).filled())),
             )
             .map_err(draw_error)?;
         if let Some((slope, intercept)) = line {
             chart
                 .draw_series(LineSeries::new(
-                    [x_lo, x_hi].map(|x| (x, intercept + slope * x)),
+                    ends.map(|x| (x, intercept + slope * x)),
                     VERMILLION.stroke_width(2),
                 ))
                 .map_err(draw_error)?;
         }
-        root.present().map_err(draw_error)?;
-    }
-    Ok(svg)
+        Ok(())
+    })
 }
 
-/// One line per series, with a legend.
+/// One line per series, its points marked, with a legend.
 pub fn lines(
     title: &str,
-    (x_label, y_label): (&str, &str),
+    labels: (&str, &str),
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<String, ReportError> {
-    let all = || series.iter().flat_map(|(_, s)| s.iter());
-    let (x_lo, x_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-        (lo.min(p.0), hi.max(p.0))
-    });
-    let (y_lo, y_hi) = all().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
-        (lo.min(p.1), hi.max(p.1))
-    });
-    let (x_lo, x_hi) = if x_hi > x_lo {
-        (x_lo, x_hi)
-    } else {
-        (0.0, 1.0)
-    };
-    let (y_lo, y_hi) = if y_hi > y_lo {
-        let pad = (y_hi - y_lo) * 0.1;
-        (y_lo - pad, y_hi + pad)
-    } else {
-        (y_lo - 0.05, y_lo + 0.05)
-    };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_error)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 13))
-            .margin(8)
-            .x_label_area_size(34)
-            .y_label_area_size(50)
-            .build_cartesian_2d(x_lo..x_hi, y_lo..y_hi)
-            .map_err(draw_error)?;
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .x_labels(6)
-            .y_labels(5)
-            .draw()
-            .map_err(draw_error)?;
-        for (k, (name, points)) in series.iter().enumerate() {
-            let colour = SERIES[k % SERIES.len()];
-            chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
-                .map_err(draw_error)?;
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    colour.stroke_width(2),
-                ))
-                .map_err(draw_error)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(draw_error)?;
-        root.present().map_err(draw_error)?;
-    }
-    Ok(svg)
+    let x = padded(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.0)));
+    let y = padded(series.iter().flat_map(|(_, s)| s.iter().map(|p| p.1)));
+    chart(
+        title,
+        labels,
+        (x, y),
+        Some(SeriesLabelPosition::LowerRight),
+        |chart| {
+            for (k, (name, points)) in series.iter().enumerate() {
+                let colour = SERIES[k % SERIES.len()];
+                chart
+                    .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+                    .map_err(draw_error)?;
+                chart
+                    .draw_series(LineSeries::new(
+                        points.iter().copied(),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(draw_error)?
+                    .label(name.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2))
+                    });
+            }
+            Ok(())
+        },
+    )
 }
 
 /// A diverging colour for a score in [−scale, scale]: vermillion through white to blue (the

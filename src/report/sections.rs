@@ -526,7 +526,7 @@ fn negation(files: &[TableFile]) -> Result<(Vec<FigureGroup>, Vec<TopTable>), Re
     let mut tops = Vec::new();
     for file in files_of(files, &negation_interactions_schema()) {
         let c = file.read(&["method", "variant", "kind", "interaction", "phrase"])?;
-        let stage = file.stage.clone().unwrap_or_else(|| file.stem.clone());
+        let stage = file.stage_name();
         let reference = files_of(files, &interactions_schema())
             .find(|f| f.stage == file.stage)
             .map(|f| f.read(&["method", "variant", "interaction"]))
@@ -614,7 +614,7 @@ fn top_phrases(files: &[TableFile]) -> Result<Vec<TopTable>, ReportError> {
         else {
             continue;
         };
-        let stage = file.stage.clone().unwrap_or_else(|| file.stem.clone());
+        let stage = file.stage_name();
         let mut rows: Vec<(f64, String, String)> = (0..c.rows)
             .filter(|&r| method_label(&c, r) == label)
             .filter_map(|r| {
@@ -657,7 +657,7 @@ fn distributions(
     let mut groups = Vec::new();
     for file in files_of(files, schema) {
         let c = file.read(&["method", "variant", "kind", value])?;
-        let stage = file.stage.clone().unwrap_or_else(|| file.stem.clone());
+        let stage = file.stage_name();
         let mut figures = Vec::new();
         for group in by_method_and_kind(file, &c, value) {
             figures.push(distribution_figure(
@@ -689,7 +689,7 @@ fn correlations(files: &[TableFile]) -> Result<Vec<FigureGroup>, ReportError> {
     let mut groups = Vec::new();
     for file in files_of(files, &word_points_schema()) {
         let c = file.read(&["method", "variant", "coefficient", "score"])?;
-        let stage = file.stage.clone().unwrap_or_else(|| file.stem.clone());
+        let stage = file.stage_name();
         let mut by_method: Vec<MethodPoints> = Vec::new();
         for r in 0..c.rows {
             let (Some(x), Some(y)) = (c.number("coefficient", r), c.number("score", r)) else {
@@ -735,7 +735,6 @@ fn correlations(files: &[TableFile]) -> Result<Vec<FigureGroup>, ReportError> {
                 &title,
                 ("logistic-regression coefficient", "score"),
                 &drawn,
-                drawn.len(),
                 line,
             )?;
             figures.push(Figure {
@@ -929,7 +928,7 @@ fn similar(files: &[TableFile]) -> Result<Vec<SimilarView>, ReportError> {
             }
         }
         views.push(SimilarView {
-            stage: file.stage.clone().unwrap_or_else(|| file.stem.clone()),
+            stage: file.stage_name(),
             rows,
         });
     }
@@ -1003,7 +1002,7 @@ fn hierarchies(
                 ));
             }
             views.push(HierarchyView {
-                stage: file.stage.clone().unwrap_or_else(|| file.stem.clone()),
+                stage: file.stage_name(),
                 sentence_id: id,
                 method: method_label(&c, first),
                 levels: levels

@@ -27,6 +27,11 @@ pub struct TableFile {
 }
 
 impl TableFile {
+    /// The stage that wrote it, or its file stem when its metadata does not say.
+    pub fn stage_name(&self) -> String {
+        self.stage.clone().unwrap_or_else(|| self.stem.clone())
+    }
+
     /// Whether the file has exactly the columns of `schema` (the table kind, whatever its name).
     pub fn is(&self, schema: &SchemaRef) -> bool {
         self.schema.fields().len() == schema.fields().len()
