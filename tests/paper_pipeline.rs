@@ -196,6 +196,7 @@ fn check_report(output: &Path, dir: &Path) {
             "compositionality",
             "correlations",
             "sentences",
+            "phrases",
             "similar",
             "hierarchy",
             "strongest",

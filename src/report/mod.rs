@@ -75,6 +75,15 @@ pub struct ReportOptions {
     pub sentences: Vec<String>,
 }
 
+impl ReportOptions {
+    /// Whether sentence `id` of input `dataset` is among the chosen ones.
+    fn chooses(&self, dataset: &str, id: &str) -> bool {
+        self.sentences.iter().any(|w| {
+            w == id || w.strip_prefix(dataset).and_then(|r| r.strip_prefix('/')) == Some(id)
+        })
+    }
+}
+
 /// Reads the tables of `run_dir` and lays out the report.
 pub fn build(run_dir: &Path, options: &ReportOptions) -> Result<Report, ReportError> {
     let files = tables::list(run_dir)?;

@@ -44,6 +44,7 @@ pub struct Page {
     compositionality: Vec<FigureGroup>,
     correlations: Vec<FigureGroup>,
     sentences: Vec<SentenceView>,
+    phrase_sentences: Vec<SentenceView>,
     similar: Vec<SimilarView>,
     hierarchies: Vec<HierarchyView>,
     tops: Vec<TopTable>,
@@ -197,6 +198,7 @@ impl Page {
             )?,
             correlations: correlations(files)?,
             sentences: sentences(files, options)?,
+            phrase_sentences: phrase_sentences(files, options)?,
             similar: similar(files)?,
             hierarchies: hierarchies(files, options)?,
             tops,
@@ -786,28 +788,12 @@ fn chosen_sentences(
     dataset: &str,
     options: &ReportOptions,
 ) -> Result<Vec<(String, Vec<String>)>, ReportError> {
-    let Some(file) =
-        files_of(files, &sentences_schema()).find(|f| f.stem == format!("{dataset}_sentences"))
-    else {
-        return Ok(Vec::new());
-    };
-    let c = file.read(&["sentence_id", "tokens"])?;
-    let all: Vec<(String, Vec<String>)> = (0..c.rows)
-        .filter_map(|r| {
-            Some((
-                c.text("sentence_id", r)?.to_string(),
-                c.texts("tokens", r)?.to_vec(),
-            ))
-        })
-        .collect();
+    let all = all_sentences(files, dataset)?;
     if !options.sentences.is_empty() {
-        let wanted = |id: &str| {
-            options
-                .sentences
-                .iter()
-                .any(|w| w == id || *w == format!("{dataset}/{id}"))
-        };
-        return Ok(all.into_iter().filter(|(id, _)| wanted(id)).collect());
+        return Ok(all
+            .into_iter()
+            .filter(|(id, _)| options.chooses(dataset, id))
+            .collect());
     }
     let text = |tokens: &[String]| tokens.join(" ").to_lowercase();
     let mut chosen: Vec<(String, Vec<String>)> = all
@@ -835,6 +821,174 @@ fn chosen_sentences(
     Ok(chosen)
 }
 
+/// Every sentence of an input's `<input>_sentences` table: id and tokens.
+fn all_sentences(
+    files: &[TableFile],
+    dataset: &str,
+) -> Result<Vec<(String, Vec<String>)>, ReportError> {
+    let Some(file) =
+        files_of(files, &sentences_schema()).find(|f| f.stem == format!("{dataset}_sentences"))
+    else {
+        return Ok(Vec::new());
+    };
+    let c = file.read(&["sentence_id", "tokens"])?;
+    Ok((0..c.rows)
+        .filter_map(|r| {
+            Some((
+                c.text("sentence_id", r)?.to_string(),
+                c.texts("tokens", r)?.to_vec(),
+            ))
+        })
+        .collect())
+}
+
+/// For each method of the rows of sentence `id` (in first-seen order), one slot per token,
+/// filled by `fill` from each row.
+fn per_method_slots<T: Clone>(
+    c: &Columns,
+    id: &str,
+    tokens: usize,
+    mut fill: impl FnMut(usize, &mut [Option<T>]),
+) -> Vec<(String, Vec<Option<T>>)> {
+    let mut by_method: Vec<(String, Vec<Option<T>>)> = Vec::new();
+    for r in (0..c.rows).filter(|&r| c.text("sentence_id", r) == Some(id)) {
+        let label = method_label(c, r);
+        let position = match by_method.iter().position(|(l, _)| *l == label) {
+            Some(p) => p,
+            None => {
+                by_method.push((label, vec![None; tokens]));
+                by_method.len() - 1
+            }
+        };
+        fill(r, &mut by_method[position].1);
+    }
+    by_method
+}
+
+/// Each method's row of the tokens, coloured by their scores on the method's own scale (its
+/// largest |score| here); a token without one is uncoloured and titled `missing`.
+fn coloured_rows(
+    tokens: &[String],
+    by_method: Vec<(String, Vec<Option<f64>>)>,
+    missing: &str,
+) -> Vec<(String, Vec<Coloured>)> {
+    by_method
+        .into_iter()
+        .map(|(label, scores)| {
+            let scale = scores.iter().flatten().fold(0.0_f64, |m, x| m.max(x.abs()));
+            let words = tokens
+                .iter()
+                .zip(&scores)
+                .map(|(word, score)| Coloured {
+                    text: word.clone(),
+                    colour: score
+                        .map_or_else(|| "transparent".into(), |s| figures::diverging(s, scale)),
+                    score: score.map_or_else(|| missing.into(), |s| fixed(s, 3)),
+                    component: false,
+                })
+                .collect();
+            (label, words)
+        })
+        .collect()
+}
+
+/// The shortest phrase holding a word: its length and its score.
+type ShortestPhrase = (usize, f64);
+
+/// Table 2: sentences with their compositionality phrases (constituents of the other polarity)
+/// coloured by each method's score of the phrase in the sentence, the rest uncoloured: the chosen
+/// sentences, else the paper's Table 2 sentence when present and the first others with phrases.
+fn phrase_sentences(
+    files: &[TableFile],
+    options: &ReportOptions,
+) -> Result<Vec<SentenceView>, ReportError> {
+    let mut views = Vec::new();
+    for file in files_of(files, &compositionality_schema()) {
+        let c = file.read(&[
+            "dataset",
+            "sentence_id",
+            "span_start",
+            "span_end",
+            "method",
+            "variant",
+            "score",
+        ])?;
+        let Some(dataset) = c.text("dataset", 0).map(str::to_string) else {
+            continue;
+        };
+        let sentences = all_sentences(files, &dataset)?;
+        let with_phrases: Vec<&str> =
+            (0..c.rows)
+                .filter_map(|r| c.text("sentence_id", r))
+                .fold(Vec::new(), |mut ids, id| {
+                    if ids.last() != Some(&id) && !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                    ids
+                });
+        let text = |tokens: &[String]| tokens.join(" ").to_lowercase();
+        let chosen: Vec<&(String, Vec<String>)> = if options.sentences.is_empty() {
+            let paper = sentences.iter().filter(|(id, t)| {
+                with_phrases.contains(&id.as_str())
+                    && PAPER_SENTENCES.iter().any(|p| text(t).contains(p))
+            });
+            let first = with_phrases
+                .iter()
+                .filter_map(|id| sentences.iter().find(|(s, _)| s == id));
+            let mut chosen: Vec<&(String, Vec<String>)> = Vec::new();
+            for sentence in paper.chain(first) {
+                if chosen.len() < SENTENCES && !chosen.iter().any(|c| c.0 == sentence.0) {
+                    chosen.push(sentence);
+                }
+            }
+            chosen
+        } else {
+            sentences
+                .iter()
+                .filter(|(id, _)| options.chooses(&dataset, id))
+                .collect()
+        };
+        for (id, tokens) in chosen {
+            let by_method = per_method_slots(
+                &c,
+                id,
+                tokens.len(),
+                |r, slots: &mut [Option<ShortestPhrase>]| {
+                    let (Some(start), Some(end), Some(score)) = (
+                        c.number("span_start", r),
+                        c.number("span_end", r),
+                        c.number("score", r),
+                    ) else {
+                        return;
+                    };
+                    let (start, end) = (start as usize, end as usize);
+                    for slot in slots.iter_mut().take(end).skip(start) {
+                        if slot.is_none_or(|(length, _)| end - start < length) {
+                            *slot = Some((end - start, score));
+                        }
+                    }
+                },
+            );
+            let rows = coloured_rows(
+                tokens,
+                by_method
+                    .into_iter()
+                    .map(|(label, slots)| {
+                        (label, slots.iter().map(|p| p.map(|(_, s)| s)).collect())
+                    })
+                    .collect(),
+                "not in a phrase",
+            );
+            views.push(SentenceView {
+                dataset: dataset.clone(),
+                sentence_id: id.clone(),
+                rows,
+            });
+        }
+    }
+    Ok(views)
+}
+
 /// Tables 1 and 2: chosen sentences, each word coloured by each method's score (from the word
 /// points of a `unigram_correlation` stage).
 fn sentences(
@@ -855,44 +1009,16 @@ fn sentences(
             continue;
         };
         for (id, tokens) in chosen_sentences(files, &dataset, options)? {
-            let mut by_method: Vec<(String, Vec<Option<f64>>)> = Vec::new();
-            for r in (0..c.rows).filter(|&r| c.text("sentence_id", r) == Some(id.as_str())) {
-                let (Some(position), Some(score)) = (c.number("position", r), c.number("score", r))
-                else {
-                    continue;
-                };
-                let label = method_label(&c, r);
-                let scores = match by_method.iter_mut().find(|(l, _)| *l == label) {
-                    Some((_, scores)) => scores,
-                    None => {
-                        by_method.push((label, vec![None; tokens.len()]));
-                        &mut by_method.last_mut().expect("just pushed").1
+            let by_method =
+                per_method_slots(&c, &id, tokens.len(), |r, slots: &mut [Option<f64>]| {
+                    if let (Some(position), Some(score)) =
+                        (c.number("position", r), c.number("score", r))
+                        && let Some(slot) = slots.get_mut(position as usize)
+                    {
+                        *slot = Some(score);
                     }
-                };
-                if let Some(slot) = scores.get_mut(position as usize) {
-                    *slot = Some(score);
-                }
-            }
-            let rows = by_method
-                .into_iter()
-                .map(|(label, scores)| {
-                    let scale = scores.iter().flatten().fold(0.0_f64, |m, x| m.max(x.abs()));
-                    let words = tokens
-                        .iter()
-                        .zip(&scores)
-                        .map(|(word, score)| Coloured {
-                            text: word.clone(),
-                            colour: score.map_or_else(
-                                || "transparent".into(),
-                                |s| figures::diverging(s, scale),
-                            ),
-                            score: score.map_or_else(|| "no coefficient".into(), |s| fixed(s, 3)),
-                            component: false,
-                        })
-                        .collect();
-                    (label, words)
-                })
-                .collect();
+                });
+            let rows = coloured_rows(&tokens, by_method, "no coefficient");
             views.push(SentenceView {
                 dataset: dataset.clone(),
                 sentence_id: id,
