@@ -917,15 +917,7 @@ fn phrase_sentences(
             continue;
         };
         let sentences = all_sentences(files, &dataset)?;
-        let with_phrases: Vec<&str> =
-            (0..c.rows)
-                .filter_map(|r| c.text("sentence_id", r))
-                .fold(Vec::new(), |mut ids, id| {
-                    if ids.last() != Some(&id) && !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                    ids
-                });
+        let with_phrases = c.distinct_texts("sentence_id");
         let text = |tokens: &[String]| tokens.join(" ").to_lowercase();
         let chosen: Vec<&(String, Vec<String>)> = if options.sentences.is_empty() {
             let paper = sentences.iter().filter(|(id, t)| {
@@ -1087,14 +1079,12 @@ fn hierarchies(
             .map(|(id, _)| id)
             .collect();
         if ids.is_empty() {
-            ids = (0..c.rows)
-                .filter_map(|r| c.text("sentence_id", r).map(str::to_string))
-                .fold(Vec::new(), |mut ids, id| {
-                    if !ids.contains(&id) && ids.len() < SENTENCES {
-                        ids.push(id);
-                    }
-                    ids
-                });
+            ids = c
+                .distinct_texts("sentence_id")
+                .into_iter()
+                .take(SENTENCES)
+                .map(str::to_string)
+                .collect();
         }
         for id in ids {
             let rows: Vec<usize> = (0..c.rows)

@@ -146,6 +146,15 @@ impl Columns {
         }
     }
 
+    /// The distinct texts of a column, in the order they first appear.
+    pub fn distinct_texts(&self, name: &str) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        (0..self.rows)
+            .filter_map(|r| self.text(name, r))
+            .filter(|t| seen.insert(*t))
+            .collect()
+    }
+
     pub fn number(&self, name: &str, row: usize) -> Option<f64> {
         match self.column(name).get(row) {
             Some(Value::Number(x)) => Some(*x),
