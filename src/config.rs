@@ -42,6 +42,14 @@ pub struct PipelineConfig<S> {
     /// resolve against.
     #[serde(skip)]
     pub folder: PathBuf,
+    /// The file as read, after `--set` overrides: for the run manifest and stage keys, which
+    /// hash the options a stage was given (not their defaults, so that a new option leaves
+    /// existing keys alone).
+    #[serde(skip)]
+    pub tree: serde_json::Value,
+    /// The `--set` overrides applied.
+    #[serde(skip)]
+    pub overrides: Vec<String>,
 }
 
 fn current_folder() -> PathBuf {
@@ -344,17 +352,19 @@ impl<S: DeserializeOwned + NamedStage> PipelineConfig<S> {
         })?;
         let mut config: PipelineConfig<S> =
             serde_saphyr::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
+        let mut tree: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
         if !overrides.is_empty() {
-            let mut tree: serde_json::Value =
-                serde_saphyr::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
             for assignment in overrides {
                 apply_override(&mut tree, assignment)?;
             }
-            config = serde_json::from_value(tree).map_err(|e| ConfigError::Override {
+            config = serde_json::from_value(tree.clone()).map_err(|e| ConfigError::Override {
                 assignment: overrides.join(" "),
                 message: e.to_string(),
             })?;
         }
+        config.tree = tree;
+        config.overrides = overrides.to_vec();
         let names: Vec<&str> = config.stages.iter().map(NamedStage::name).collect();
         config.origins = Origins::read(path, &text, overrides, &names);
         config.resolve_paths(path.parent().unwrap_or(Path::new("")));

@@ -44,7 +44,7 @@ pub mod progress;
 pub mod report;
 pub mod score;
 
-pub use error::{EXIT_INVALID_INPUT, EXIT_RUN_FAILURE, Error};
+pub use error::{EXIT_INVALID_INPUT, EXIT_LOCKED, EXIT_RUN_FAILURE, Error};
 
 /// The README's Rust example, compiled as a doctest.
 #[cfg(doctest)]

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use cd_pipeline::attribution::{CdOptions, Convention, MethodConfig, SpanSet, Target};
-use cd_pipeline::pipeline::Pipeline;
+use cd_pipeline::pipeline::{Pipeline, RunMode, Shard};
 use cd_pipeline::score::{ScoreJob, run_score};
 use cd_pipeline::{EXIT_RUN_FAILURE, Error};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -15,12 +15,23 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Contextual Decomposition for LSTM sentiment models at dataset scale.
 ///
 /// Exit codes: 0 success, 2 invalid configuration or input (nothing written), 1 failure while
-/// running. Logs go to stderr; set RUST_LOG (for example RUST_LOG=debug) to change their level.
+/// running, 75 output folder in use by another run. Logs go to stderr; set RUST_LOG (for example
+/// RUST_LOG=debug) to change their level.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// How log lines are written to stderr: text for people, json (one JSON object per line) for
+    /// Airflow and log collectors.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -31,6 +42,9 @@ enum Command {
     Validate(ValidateArgs),
     /// Score spans of pre-tokenised sentences (CD and the baselines) and write them to a Parquet table.
     Score(ScoreArgs),
+    /// Print a run folder's manifest (what its tables were computed from, and what each stage
+    /// did) readably; --json prints the file as it is.
+    Manifest(ManifestArgs),
     /// Make the report of a run folder: one self-contained HTML page of the paper's figures and
     /// tables, and each figure as an SVG file beside it.
     Report(ReportArgs),
@@ -50,6 +64,18 @@ struct ReportArgs {
 }
 
 #[derive(clap::Args)]
+struct ManifestArgs {
+    /// A run's output folder (its `output_dir`), or a manifest file.
+    run_dir: PathBuf,
+    /// The manifest of this shard (I/N) of a sharded run instead of the folder's own.
+    #[arg(long, value_name = "I/N", value_parser = Shard::from_str)]
+    shard: Option<Shard>,
+    /// Print the JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
 struct RunArgs {
     /// The pipeline file (YAML).
     pipeline: PathBuf,
@@ -64,6 +90,19 @@ struct RunArgs {
     /// index). Repeatable.
     #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
     overrides: Vec<String>,
+    /// Compute the per-sentence stages (scoring, negation, ...) for shard I of N (from 0): the
+    /// sentences whose id hashes to I, into <table>/shard=I/part-0.parquet. The whole-data
+    /// stages they read (training) are reused or computed first.
+    #[arg(long, value_name = "I/N", value_parser = Shard::from_str, group = "part")]
+    shard: Option<Shard>,
+    /// Compute only the whole-data stages that every shard reads (training), once, before the
+    /// shards fan out.
+    #[arg(long, group = "part")]
+    prepare: bool,
+    /// After every shard has run: compute the whole-data stages (aggregate statistics,
+    /// correlations, the report) over all shards, and the run's other tables and manifest.
+    #[arg(long, group = "part")]
+    reduce: bool,
 }
 
 #[derive(clap::Args)]
@@ -146,12 +185,17 @@ impl From<ConventionChoice> for Convention {
 }
 
 fn main() -> ExitCode {
-    init_logging();
     let cli = Cli::parse();
+    let log_format = cli.log_format;
+    init_logging(log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", message(&error));
+            if log_format == LogFormat::Json {
+                tracing::error!("{}", message(&error));
+            } else {
+                eprintln!("error: {}", message(&error));
+            }
             let code = error
                 .downcast_ref::<Error>()
                 .map_or(EXIT_RUN_FAILURE, Error::exit_code);
@@ -162,13 +206,22 @@ fn main() -> ExitCode {
 
 /// Logs to stderr; on a terminal, with progress bars of long work (`cd_pipeline::progress`)
 /// drawn below them, and none of that when stderr is a file or a pipe.
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
-    if std::io::stderr().is_terminal() {
+    if format == LogFormat::Json {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(false)
+                    .with_writer(std::io::stderr),
+            )
+            .init();
+    } else if std::io::stderr().is_terminal() {
         let bars = tracing_indicatif::IndicatifLayer::new().with_span_field_formatter(
             tracing_indicatif::filter::hide_indicatif_span_fields(
                 tracing_subscriber::fmt::format::DefaultFields::new(),
@@ -207,11 +260,38 @@ fn message(error: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run(args) => run_pipeline(args),
+        Command::Run(args) => run_pipeline(args, cli.log_format),
         Command::Validate(args) => validate(args),
         Command::Score(args) => score(args),
         Command::Report(args) => report(args),
+        Command::Manifest(args) => manifest(args),
     }
+}
+
+fn manifest(args: ManifestArgs) -> anyhow::Result<()> {
+    use cd_pipeline::pipeline::{MANIFEST, Manifest};
+    let path = if args.run_dir.is_file() {
+        args.run_dir
+    } else {
+        match args.shard {
+            Some(shard) => args
+                .run_dir
+                .join("shards")
+                .join(shard.partition())
+                .join(MANIFEST),
+            None => args.run_dir.join(MANIFEST),
+        }
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    if args.json {
+        print!("{text}");
+        return Ok(());
+    }
+    let manifest: Manifest = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a manifest", path.display()))?;
+    print!("{}", manifest.describe());
+    Ok(())
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<()> {
@@ -244,7 +324,7 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_pipeline(args: RunArgs) -> anyhow::Result<()> {
+fn run_pipeline(args: RunArgs, log_format: LogFormat) -> anyhow::Result<()> {
     let pipeline = Pipeline::open(&args.pipeline, &args.overrides)?;
     let pool = worker_pool(args.threads)?;
     let output = args
@@ -252,7 +332,13 @@ fn run_pipeline(args: RunArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| pipeline.config.output_dir.clone());
     let name = pipeline.config.name.clone();
-    let summary = pool.install(|| pipeline.run(args.output.as_deref()))?;
+    let mode = match (args.shard, args.prepare, args.reduce) {
+        (Some(shard), _, _) => RunMode::Shard(shard),
+        (None, true, _) => RunMode::Prepare,
+        (None, false, true) => RunMode::Reduce,
+        (None, false, false) => RunMode::Whole,
+    };
+    let summary = pool.install(|| pipeline.run(args.output.as_deref(), mode))?;
     for table in &summary.tables {
         tracing::info!("wrote {}", table.display());
     }
@@ -261,14 +347,25 @@ fn run_pipeline(args: RunArgs) -> anyhow::Result<()> {
         tables = summary.tables.len(),
         "pipeline done"
     );
-    eprintln!(
-        "\n{name}: {} files in {} in {:.1} s",
+    let mut lines = vec![format!(
+        "{name}: {} files in {} in {:.1} s",
         summary.tables.len(),
         output.display(),
         summary.seconds
-    );
-    for line in cd_pipeline::report::headlines(&output)? {
-        eprintln!("  {line}");
+    )];
+    if matches!(mode, RunMode::Whole | RunMode::Reduce) {
+        lines.extend(cd_pipeline::report::headlines(&output)?);
+    }
+    // For people, a summary below the log; for machines, log lines like the others.
+    if log_format == LogFormat::Json {
+        for line in lines {
+            tracing::info!("{line}");
+        }
+    } else {
+        eprintln!("\n{}", lines[0]);
+        for line in &lines[1..] {
+            eprintln!("  {line}");
+        }
     }
     Ok(())
 }

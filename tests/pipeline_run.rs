@@ -7,34 +7,16 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
 
 use cd_pipeline::analysis::negation::NegationRule;
 use cd_pipeline::data::read_sst_trees;
-use cd_pipeline::model::{LstmClassifier, Vocabulary, normalize_token};
-use common::{assert_schema_matches, cd_pipeline, duckdb, shared_dir};
+use cd_pipeline::model::{LstmClassifier, Vocabulary};
+use common::{assert_schema_matches, cd_pipeline, duckdb, shared_dir, sst_random_model};
 use serde_json::Value;
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
-/// A seeded random model over every normalised SST token (plus `<unk>`), saved as safetensors.
-fn sst_random_model(dir: &Path) -> (PathBuf, PathBuf) {
-    let mut tokens = BTreeSet::new();
-    for split in ["train", "dev", "test"] {
-        for tree in read_sst_trees(&shared_dir().join(format!("data/sst/{split}.txt"))).unwrap() {
-            tokens.extend(tree.tokens.iter().map(|t| normalize_token(t)));
-        }
-    }
-    let mut vocab = vec!["<unk>".to_string()];
-    vocab.extend(tokens);
-    let model = LstmClassifier::<f32>::seeded_random(vocab.len(), 16, 24, 2, 20181);
-    let weights = dir.join("model.safetensors");
-    model.save(&weights).unwrap();
-    let vocab_path = dir.join("vocab.json");
-    std::fs::write(&vocab_path, serde_json::to_string(&vocab).unwrap()).unwrap();
-    (weights, vocab_path)
-}
 
 fn number(row: &serde_json::Map<String, Value>, column: &str) -> f64 {
     match &row[column] {

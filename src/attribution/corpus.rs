@@ -108,7 +108,7 @@ pub fn attribute_corpus(
 
 /// Sentences attributed per call of [`attribute_in_chunks`]'s callback: enough to keep every core
 /// busy, few enough to bound memory whatever the size of the input.
-const SENTENCES_PER_CHUNK: usize = 1024;
+pub const SENTENCES_PER_CHUNK: usize = 1024;
 
 /// [`attribute_corpus`] over chunks of sentences (bounding memory whatever the input size),
 /// handing each chunk's results, in input order and with input positions, to `on_chunk`.

@@ -21,8 +21,8 @@ pub use config::{
     build_methods,
 };
 pub use corpus::{
-    CorpusError, ROWS_PER_BATCH, ROWS_PER_CALL, SentenceAttribution, attribute_corpus,
-    attribute_in_chunks,
+    CorpusError, ROWS_PER_BATCH, ROWS_PER_CALL, SENTENCES_PER_CHUNK, SentenceAttribution,
+    attribute_corpus, attribute_in_chunks,
 };
 pub use gradient::{GradientXInput, IntegratedGradients};
 pub use leave_one_out::LeaveOneOut;

@@ -142,6 +142,14 @@ impl Corpus {
         self.retain(&keep);
     }
 
+    /// A copy holding only the sentences `keep` accepts (a shard's), in their order.
+    pub fn subset(&self, keep: impl Fn(&Sentence) -> bool) -> Corpus {
+        let flags: Vec<bool> = self.sentences.iter().map(keep).collect();
+        let mut subset = self.clone();
+        subset.retain(&flags);
+        subset
+    }
+
     fn retain(&mut self, keep: &[bool]) -> usize {
         let before = self.sentences.len();
         let mut flags = keep.iter();

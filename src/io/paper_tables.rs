@@ -80,7 +80,7 @@ fn sentence_columns<T>(rows: &[T], f: impl Fn(&T) -> &SentenceRef) -> Vec<ArrayR
 }
 
 /// An attribution method as rows name it: name, variant, target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MethodRef {
     pub method: String,
     pub variant: Option<String>,

@@ -199,6 +199,23 @@ impl PendingFile {
         Ok(pending)
     }
 
+    /// A complete file to be published at `destination`: a temporary hard link beside `source`
+    /// (no copy, no extra space, and nothing half-made beside the destination), or a copy where
+    /// hard links cannot be made. `source` must be on the destination's file system.
+    pub fn link(source: &Path, destination: &Path) -> Result<Self, OutputError> {
+        create_folder(destination)?;
+        let pending = Self {
+            destination: destination.to_path_buf(),
+            temporary: beside(source, "publish"),
+        };
+        if std::fs::hard_link(source, &pending.temporary).is_err() {
+            std::fs::copy(source, &pending.temporary)
+                .and_then(|_| File::open(&pending.temporary)?.sync_all())
+                .map_err(io_error(destination))?;
+        }
+        Ok(pending)
+    }
+
     pub fn destination(&self) -> &Path {
         &self.destination
     }

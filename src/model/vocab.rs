@@ -178,7 +178,7 @@ pub struct Encoded {
 }
 
 /// What the vocabulary made of an input's tokens.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Coverage {
     pub sentences: usize,
     pub tokens: usize,
@@ -187,6 +187,15 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// Adds the counts of another part of the same input (a shard's).
+    pub fn add(&mut self, other: &Coverage) {
+        self.sentences += other.sentences;
+        self.tokens += other.tokens;
+        for (token, count) in &other.unknown {
+            *self.unknown.entry(token.clone()).or_default() += count;
+        }
+    }
+
     /// Occurrences of tokens mapped to `<unk>`.
     pub fn unknown_tokens(&self) -> usize {
         self.unknown.values().sum()

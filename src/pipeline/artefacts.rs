@@ -173,7 +173,7 @@ pub enum Artefact {
 }
 
 impl Artefact {
-    fn kind(&self) -> ArtefactKind {
+    pub fn kind(&self) -> ArtefactKind {
         match self {
             Artefact::Table(_) => ArtefactKind::Table,
             Artefact::Model(_) => ArtefactKind::Model,
@@ -218,6 +218,10 @@ getters! {
 }
 
 impl Artefacts {
+    pub fn get(&self, name: &str, kind: ArtefactKind) -> Option<&Artefact> {
+        self.values.get(&(name.to_string(), kind))
+    }
+
     pub fn insert(&mut self, name: &str, artefact: Artefact) {
         self.values
             .insert((name.to_string(), artefact.kind()), artefact);

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{ArtefactKind, PlanContext, RunContext, Stage, StagePlan, StageRef};
+use super::{ArtefactKind, PlanContext, RunContext, Scope, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::analysis::compositionality::opposing_constituents;
 use crate::config::ConfigError;
@@ -22,6 +22,10 @@ pub struct CompositionalityStage {
 }
 
 impl Stage for CompositionalityStage {
+    fn scope(&self) -> Scope {
+        Scope::PerSentence
+    }
+
     fn plan(
         &self,
         stage: &StageRef<'_>,

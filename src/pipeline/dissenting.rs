@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use super::{ArtefactKind, PlanContext, RunContext, Stage, StagePlan, StageRef};
+use super::{ArtefactKind, PlanContext, RunContext, Scope, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::analysis::dissenting::{NgramScorer, dissenting_pairs};
 use crate::config::ConfigError;
@@ -43,6 +43,10 @@ fn default_threshold() -> f64 {
 }
 
 impl Stage for DissentingSubphrasesStage {
+    fn scope(&self) -> Scope {
+        Scope::PerSentence
+    }
+
     fn plan(
         &self,
         stage: &StageRef<'_>,

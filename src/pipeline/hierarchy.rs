@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{ArtefactKind, PlanContext, RunContext, Stage, StagePlan, StageRef};
+use super::{ArtefactKind, PlanContext, RunContext, Scope, Stage, StagePlan, StageRef};
 use crate::Error;
 use crate::analysis::hierarchy::agglomerate;
 use crate::config::ConfigError;
@@ -51,6 +51,10 @@ impl HierarchyStage {
 }
 
 impl Stage for HierarchyStage {
+    fn scope(&self) -> Scope {
+        Scope::PerSentence
+    }
+
     fn plan(
         &self,
         stage: &StageRef<'_>,

@@ -13,13 +13,17 @@ mod compositionality;
 mod dissenting;
 mod examples;
 mod hierarchy;
+mod manifest;
 mod negation;
 pub mod registry;
 mod report;
 mod reproduction;
 mod run;
 mod score;
+mod shard;
 mod similar_phrases;
+pub(crate) mod snapshot;
+mod store;
 mod train_logreg;
 mod train_lstm;
 mod unigram_correlation;
@@ -32,13 +36,17 @@ pub use artefacts::{
 pub use compositionality::CompositionalityStage;
 pub use dissenting::DissentingSubphrasesStage;
 pub use hierarchy::HierarchyStage;
+pub use manifest::{FileRecord, InputRecord, MANIFEST, Manifest, StageRecord, utc};
 pub use negation::NegationStage;
 pub use registry::{KindName, PipelineFile, StageConfig, StageKind};
 pub use report::ReportStage;
 pub use reproduction::{PaperDataset, ReproductionStage, Source};
-pub use run::{InputRecord, Pipeline, RUN_RECORD, RunContext, RunRecord, RunSummary, StageRecord};
+pub use run::{Pipeline, RunContext, RunSummary, ShardsError};
 pub use score::{ScoreCoverage, ScoreStage, SpanSpec};
+pub use shard::{RunMode, Scope, Shard};
 pub use similar_phrases::{Query, SimilarPhrasesStage};
+pub use snapshot::SnapshotError;
+pub use store::{LockError, STORE_DIR};
 pub use train_logreg::TrainLogregStage;
 pub use train_lstm::TrainLstmStage;
 pub use unigram_correlation::UnigramCorrelationStage;
@@ -61,6 +69,12 @@ pub trait Stage: fmt::Debug {
         stage: &StageRef<'_>,
         context: &PlanContext<'_>,
     ) -> Result<StagePlan, ConfigError>;
+
+    /// Whether the stage's rows depend on each sentence alone (it then runs per shard) or it
+    /// needs every sentence; all of them by default.
+    fn scope(&self) -> Scope {
+        Scope::AllSentences
+    }
 
     /// Computes the stage's artefacts and writes its tables (pending until the run succeeds).
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error>;
@@ -133,6 +147,8 @@ pub struct StagePlan {
     pub tables: Vec<(String, SchemaRef)>,
     /// Other files it writes to the output folder, published with the tables.
     pub files: Vec<String>,
+    /// Files it reads besides inputs and models (GloVe), hashed into its key and the manifest.
+    pub data_files: Vec<PathBuf>,
 }
 
 impl StagePlan {
@@ -145,6 +161,7 @@ impl StagePlan {
             provides: vec![Provides::Table(table.clone())],
             tables: vec![(stage.name.to_string(), table)],
             files: Vec::new(),
+            data_files: Vec::new(),
         }
     }
 
@@ -174,6 +191,7 @@ impl StagePlan {
             provides: Vec::new(),
             tables: Vec::new(),
             files: Vec::new(),
+            data_files: Vec::new(),
         }
     }
 
@@ -181,6 +199,11 @@ impl StagePlan {
     pub fn with_table(mut self, stage: &StageRef<'_>, suffix: &str, schema: SchemaRef) -> Self {
         self.tables
             .push((format!("{}_{suffix}", stage.name), schema));
+        self
+    }
+
+    pub fn reading_files(mut self, files: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.data_files.extend(files);
         self
     }
 

@@ -6,7 +6,7 @@ use arrow_array::RecordBatch;
 use serde::Deserialize;
 
 use super::{
-    Artefact, ArtefactKind, PlanContext, Provides, RunContext, ScoreIndex, Stage, StagePlan,
+    Artefact, ArtefactKind, PlanContext, Provides, RunContext, Scope, ScoreIndex, Stage, StagePlan,
     StageRef,
 };
 use crate::Error;
@@ -55,6 +55,10 @@ fn default_max_words() -> usize {
 }
 
 impl Stage for NegationStage {
+    fn scope(&self) -> Scope {
+        Scope::PerSentence
+    }
+
     fn plan(
         &self,
         stage: &StageRef<'_>,

@@ -8,8 +8,11 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
+use super::manifest::{FileHashes, GIT_COMMIT, sha256_hex};
+use super::store::{CoverageEntry, Lock, StageOutcome, Store, StoredFile};
 use super::{
-    Artefact, ArtefactKind, Artefacts, LoadedModel, PipelineFile, PlanContext, StagePlan, StageRef,
+    Artefact, ArtefactKind, Artefacts, InputRecord, LoadedModel, MANIFEST, Manifest, PipelineFile,
+    PlanContext, RunMode, Scope, Shard, StagePlan, StageRecord, StageRef, snapshot,
 };
 use crate::Error;
 use crate::config::ConfigError;
@@ -25,37 +28,13 @@ use crate::progress::Progress;
 /// The run's table of what each vocabulary made of each input (`schemas/vocabulary_coverage.yaml`).
 const COVERAGE_TABLE: &str = "vocabulary_coverage.parquet";
 
-/// What the run was and how long each stage took, for the report (`RunRecord`).
-pub const RUN_RECORD: &str = "run.json";
+/// Where a sharded run's manifests go: `shards/shard=<i>/manifest.json`, and
+/// `shards/prepare/manifest.json` for the stages run before the fan-out.
+const SHARDS_DIR: &str = "shards";
 
-/// The contents of `run.json`.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct RunRecord {
-    pub pipeline: String,
-    pub description: Option<String>,
-    pub pipeline_file: String,
-    pub cd_pipeline_version: String,
-    /// Seconds since the Unix epoch.
-    pub started_at: u64,
-    pub seconds: f64,
-    pub threads: usize,
-    pub inputs: Vec<InputRecord>,
-    pub stages: Vec<StageRecord>,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct InputRecord {
-    pub name: String,
-    pub path: String,
-    pub sentences: usize,
-}
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct StageRecord {
-    pub name: String,
-    pub kind: String,
-    pub seconds: f64,
-}
+/// Bumped when a stage's results change for the same options and data, so that stored results
+/// of older versions are not reused.
+const STAGE_KEY_VERSION: &str = "cd-pipeline stage key 1";
 
 /// Everything a stage can use while running.
 pub struct RunContext {
@@ -71,6 +50,9 @@ pub struct RunContext {
     keep_tables: BTreeSet<String>,
     pending: Vec<PendingFile>,
     metadata: Vec<(String, String)>,
+    /// The running stage's folder in the store, where its files are written.
+    stage_dir: PathBuf,
+    stage_key: String,
 }
 
 impl RunContext {
@@ -125,10 +107,11 @@ impl RunContext {
         file_stem: &str,
         schema: SchemaRef,
     ) -> Result<ParquetTableWriter, OutputError> {
-        let path = self.output_dir.join(format!("{file_stem}.parquet"));
+        let path = self.stage_dir.join(format!("{file_stem}.parquet"));
         let mut metadata = self.metadata.clone();
         metadata.push(("stage".into(), stage.name.into()));
         metadata.push(("stage_kind".into(), stage.kind.into()));
+        metadata.push(("stage_key".into(), self.stage_key.clone()));
         let metadata: Vec<(&str, String)> = metadata
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
@@ -139,6 +122,12 @@ impl RunContext {
     /// Whether a later stage reads this stage's table, which must then stay in memory.
     pub fn keeps_table(&self, stage: &StageRef<'_>) -> bool {
         self.keep_tables.contains(stage.name)
+    }
+
+    /// Where the running stage may keep completed parts of long work: a rerun after a kill finds
+    /// them there (and they go once the stage completes).
+    pub fn checkpoints(&self) -> PathBuf {
+        Store::parts(&self.stage_dir)
     }
 
     /// Completes a stage's table: it is published when the whole run succeeds. `kept` holds its
@@ -164,7 +153,7 @@ impl RunContext {
 
     /// Writes a file other than a table to the output folder, published with the run's tables.
     pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<PathBuf, OutputError> {
-        let path = self.output_dir.join(name);
+        let path = self.stage_dir.join(name);
         self.pending.push(PendingFile::write(&path, bytes)?);
         Ok(path)
     }
@@ -368,6 +357,28 @@ impl Pipeline {
         for (k, (name, plan)) in self.plan.iter().enumerate() {
             text += &format!("  {}. {name}: {}\n", k + 1, plan.summary);
         }
+        let (keys, _) = self.stage_keys(&mut FileHashes::default(), None, None)?;
+        let store = Store::new(output_dir);
+        let complete: Vec<&str> = self
+            .config
+            .stages
+            .iter()
+            .zip(&keys)
+            .filter(|(stage, key)| {
+                Store::completed(&store.stage_folder(&stage.name, key), key).is_some()
+            })
+            .map(|(stage, _)| stage.name.as_str())
+            .collect();
+        text += &match complete.as_slice() {
+            [] => "stage store: nothing complete under these keys: a run computes every stage\n"
+                .to_string(),
+            names => format!(
+                "stage store: {} of {} stages complete under their keys: a run reuses {}\n",
+                names.len(),
+                keys.len(),
+                names.join(", ")
+            ),
+        };
         text += &format!("output: {}\n", output_dir.display());
         for table in self.table_paths(output_dir) {
             text += &format!("  {}\n", table.display());
@@ -402,7 +413,7 @@ impl Pipeline {
         if self.encodes() {
             paths.push(output_dir.join(COVERAGE_TABLE));
         }
-        paths.push(output_dir.join(RUN_RECORD));
+        paths.push(output_dir.join(MANIFEST));
         paths
     }
 
@@ -425,33 +436,458 @@ impl Pipeline {
 
     /// Checks that every file the run writes can be written (and, when a stage trains, that the
     /// model cache can), before anything is read or computed.
-    fn check_outputs(&self, output_dir: &Path) -> Result<(), OutputError> {
-        let mut destinations = self.table_paths(output_dir);
-        if self
-            .plan
-            .iter()
-            .any(|(_, p)| p.provided(ArtefactKind::Model).is_some())
-        {
+    fn check_outputs(
+        &self,
+        output_dir: &Path,
+        mode: RunMode,
+        actions: &[Action],
+    ) -> Result<(), OutputError> {
+        let mut destinations = match mode {
+            RunMode::Whole | RunMode::Reduce => self.table_paths(output_dir),
+            RunMode::Prepare => vec![output_dir.join(SHARDS_DIR).join("prepare").join(MANIFEST)],
+            RunMode::Shard(shard) => {
+                let mut paths: Vec<PathBuf> = self
+                    .plan
+                    .iter()
+                    .zip(&self.config.stages)
+                    .filter(|(_, stage)| stage.kind.stage().scope() == Scope::PerSentence)
+                    .flat_map(|((_, plan), _)| &plan.tables)
+                    .map(|(stem, _)| {
+                        output_dir
+                            .join(stem)
+                            .join(shard.partition())
+                            .join("part-0.parquet")
+                    })
+                    .collect();
+                paths.push(
+                    output_dir
+                        .join(SHARDS_DIR)
+                        .join(shard.partition())
+                        .join(MANIFEST),
+                );
+                paths
+            }
+        };
+        let trains = self.plan.iter().zip(actions).any(|((_, p), action)| {
+            *action == Action::Compute && p.provided(ArtefactKind::Model).is_some()
+        });
+        if trains {
             destinations.push(self.model_cache(output_dir).join("write-check"));
         }
+        destinations.push(output_dir.join(super::STORE_DIR).join("write-check"));
         check_writable(&destinations)
     }
 
-    /// Reads the inputs, runs every stage on the current rayon pool and publishes the tables;
-    /// on any error nothing is published.
-    pub fn run(self, output_dir: Option<&Path>) -> Result<RunSummary, Error> {
-        let started = Instant::now();
-        let started_at = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+    /// Reads the inputs, runs every stage of `mode` on the current rayon pool and publishes the
+    /// tables; on any error nothing is published. Stages complete under their key from an
+    /// earlier run (killed or not) are reused instead of recomputed.
+    pub fn run(self, output_dir: Option<&Path>, mode: RunMode) -> Result<RunSummary, Error> {
         let output_dir =
             output_dir.map_or_else(|| self.config.output_dir.clone(), Path::to_path_buf);
-        self.check_outputs(&output_dir)?;
+        let store = Store::new(&output_dir);
+        let result = self.run_into(&output_dir, &store, mode);
+        if result.is_err() {
+            store.remove_if_unused();
+        }
+        result
+    }
+
+    fn run_into(
+        self,
+        output_dir: &Path,
+        store: &Store,
+        mode: RunMode,
+    ) -> Result<RunSummary, Error> {
+        let started = Instant::now();
+        let started_at = unix_now();
+        let output_dir = output_dir.to_path_buf();
+        let actions = self.actions(mode)?;
+        self.check_outputs(&output_dir, mode, &actions)?;
+        let lock_name = match mode {
+            RunMode::Shard(shard) => format!("shard-{}", shard.index),
+            _ => "run".to_string(),
+        };
+        let _lock: Lock = store.lock_run(
+            &lock_name,
+            &format!(
+                "pid {}, {} run of {} started {}",
+                std::process::id(),
+                mode.name(),
+                self.path.display(),
+                super::manifest::utc(started_at)
+            ),
+        )?;
+        // A killed run of this lock's holder may have left its own files half-made.
+        let _ = std::fs::remove_dir_all(store.run_files(&lock_name));
+        let shards = match mode {
+            RunMode::Reduce => Some(shard_count(&output_dir, &self.config.name)?),
+            _ => None,
+        };
+        let mut hashes = FileHashes::default();
+        let (keys, shard_keys) = self.stage_keys(&mut hashes, mode.shard(), shards)?;
+        let corpora = self.read_inputs(&mut hashes)?;
+        let keep_tables = self
+            .plan
+            .iter()
+            .flat_map(|(_, p)| &p.reads)
+            .filter(|(_, kind)| *kind == ArtefactKind::Table)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let model_cache = self.model_cache(&output_dir);
+        let mut metadata = vec![
+            ("pipeline".into(), self.config.name.clone()),
+            ("pipeline_file".into(), self.path.display().to_string()),
+            ("git_commit".into(), GIT_COMMIT.to_string()),
+            ("run_started_at".into(), started_at.to_string()),
+        ];
+        if let Some(shard) = mode.shard() {
+            metadata.push(("shard".into(), shard.to_string()));
+        }
+        let Pipeline {
+            config,
+            path,
+            plan,
+            models,
+        } = self;
+        let mut artefacts = Artefacts::default();
+        for (name, loaded) in models {
+            artefacts.insert(&name, Artefact::Model(Box::new(loaded)));
+        }
+        let shard_corpora = mode.shard().map(|shard| {
+            corpora
+                .iter()
+                .map(|(name, corpus)| (name.clone(), corpus.subset(|s| shard.holds(&s.id))))
+                .collect::<BTreeMap<_, _>>()
+        });
+        let mut context = RunContext {
+            config: config.clone(),
+            output_dir: output_dir.clone(),
+            corpora,
+            model_cache,
+            artefacts,
+            coverage: BTreeMap::new(),
+            keep_tables,
+            pending: Vec::new(),
+            metadata,
+            stage_dir: PathBuf::new(),
+            stage_key: String::new(),
+        };
+        let mut manifest = Manifest {
+            pipeline: config.name.clone(),
+            description: config.description.clone(),
+            pipeline_file: path.display().to_string(),
+            overrides: config.overrides.clone(),
+            config: config.tree.clone(),
+            cd_pipeline_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: GIT_COMMIT.into(),
+            mode: mode.name().into(),
+            shard: mode.shard(),
+            shards,
+            threads: rayon::current_num_threads(),
+            seeds: seeds(&config),
+            started_at,
+            finished_at: 0,
+            seconds: 0.0,
+            files_read: Vec::new(),
+            inputs: Vec::new(),
+            stages: Vec::new(),
+        };
+        let runner = Runner {
+            config: &config,
+            plan: &plan,
+            store,
+            keys: &keys,
+            shard_keys: &shard_keys,
+            shards,
+        };
+        let progress = Progress::unestimated(
+            tracing::info_span!("stages", indicatif.pb_show = true),
+            "stages",
+            config.stages.len(),
+            config.name.clone(),
+        );
+        let mut published: Vec<(usize, PathBuf, StageOutcome)> = Vec::new();
+        for (k, stage) in config.stages.iter().enumerate() {
+            let stage_ref = StageRef {
+                name: &stage.name,
+                kind: stage.kind.name(),
+            };
+            let scope = stage.kind.stage().scope();
+            progress.message(&format!(
+                "{}: {} ({})",
+                config.name, stage.name, stage_ref.kind
+            ));
+            let stage_started = Instant::now();
+            let (status, outcome) = match actions[k] {
+                Action::NotRun => ("not run", None),
+                Action::FromShards => ("merged", Some(runner.merge_shards(k, &mut context)?)),
+                Action::Compute => {
+                    let (status, folder, outcome) = match &shard_corpora {
+                        Some(sharded) if scope == Scope::PerSentence => {
+                            // The stage sees only the shard's sentences.
+                            let whole = std::mem::replace(&mut context.corpora, sharded.clone());
+                            let result = runner.compute_or_reuse(k, &mut context, &mut hashes);
+                            context.corpora = whole;
+                            result?
+                        }
+                        _ => runner.compute_or_reuse(k, &mut context, &mut hashes)?,
+                    };
+                    published.push((k, folder, outcome.clone()));
+                    (status, Some(outcome))
+                }
+            };
+            let seconds = stage_started.elapsed().as_secs_f64();
+            if status != "not run" {
+                tracing::info!(
+                    seconds = format!("{seconds:.2}"),
+                    key = &keys[k][..16],
+                    "stage {} ({}) {status}",
+                    stage.name,
+                    stage_ref.kind
+                );
+            }
+            manifest.stages.push(StageRecord {
+                name: stage.name.clone(),
+                kind: stage_ref.kind.into(),
+                scope: match scope {
+                    Scope::PerSentence => "per_sentence".into(),
+                    Scope::AllSentences => "all_sentences".into(),
+                },
+                key: keys[k].clone(),
+                status: status.into(),
+                rows: outcome.map_or_else(BTreeMap::new, |o| {
+                    o.files
+                        .iter()
+                        .filter_map(|f| Some((f.name.clone(), f.rows?)))
+                        .collect()
+                }),
+                seconds,
+            });
+            progress.advance(1);
+        }
+        drop(progress);
+        // The run's own files are made in the store too, then published with the stages'.
+        let run_files = store.run_files(&lock_name);
+        context.stage_dir = run_files.clone();
+        context.stage_key = String::new();
+        let manifest_path = match mode {
+            RunMode::Whole | RunMode::Reduce => {
+                write_corpus_tables(&mut context)?;
+                write_coverage_table(&mut context)?;
+                output_dir.join(MANIFEST)
+            }
+            RunMode::Prepare => output_dir.join(SHARDS_DIR).join("prepare").join(MANIFEST),
+            RunMode::Shard(shard) => output_dir
+                .join(SHARDS_DIR)
+                .join(shard.partition())
+                .join(MANIFEST),
+        };
+        let mut run_pending = std::mem::take(&mut context.pending);
+        for (k, folder, outcome) in &published {
+            let per_sentence = config.stages[*k].kind.stage().scope() == Scope::PerSentence;
+            for file in &outcome.files {
+                let destination = match mode {
+                    RunMode::Whole | RunMode::Reduce => output_dir.join(&file.name),
+                    RunMode::Shard(shard) if per_sentence => {
+                        let stem = file.name.strip_suffix(".parquet").unwrap_or(&file.name);
+                        output_dir
+                            .join(stem)
+                            .join(shard.partition())
+                            .join("part-0.parquet")
+                    }
+                    // Whole-data stages of a shard or prepare run stay in the store until the
+                    // reduce publishes them.
+                    RunMode::Shard(_) | RunMode::Prepare => continue,
+                };
+                context
+                    .pending
+                    .push(PendingFile::link(&folder.join(&file.name), &destination)?);
+            }
+        }
+        manifest.inputs = context
+            .corpora
+            .iter()
+            .map(|(name, corpus)| InputRecord {
+                name: name.clone(),
+                path: corpus.path.display().to_string(),
+                sentences: match &shard_corpora {
+                    Some(sharded) => sharded[name].sentences.len(),
+                    None => corpus.sentences.len(),
+                },
+            })
+            .collect();
+        manifest.files_read = hashes.records;
+        manifest.finished_at = unix_now();
+        manifest.seconds = started.elapsed().as_secs_f64();
+        let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+        run_pending.push(PendingFile::write(&run_files.join(MANIFEST), &json)?);
+        let mut publish = std::mem::take(&mut context.pending);
+        for made in publish_all(run_pending)? {
+            let name = made.file_name().expect("a file");
+            let destination = if name == MANIFEST {
+                manifest_path.clone()
+            } else {
+                output_dir.join(name)
+            };
+            publish.push(PendingFile::link(&made, &destination)?);
+        }
+        let tables = publish_all(publish)?;
+        let _ = std::fs::remove_dir_all(&run_files);
+        if matches!(mode, RunMode::Whole | RunMode::Reduce) {
+            for stage in &config.stages {
+                let stage_ref = StageRef {
+                    name: &stage.name,
+                    kind: stage.kind.name(),
+                };
+                stage
+                    .kind
+                    .stage()
+                    .after_publish(&stage_ref, &config, &output_dir)?;
+            }
+        }
+        Ok(RunSummary {
+            tables,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// What `mode` does with each stage. A sharded pipeline's whole-data stages that a
+    /// per-sentence stage reads run before the fan-out (and in every shard, reused); the others
+    /// run in the reduce.
+    fn actions(&self, mode: RunMode) -> Result<Vec<Action>, ConfigError> {
+        let scopes: Vec<Scope> = self
+            .config
+            .stages
+            .iter()
+            .map(|s| s.kind.stage().scope())
+            .collect();
+        // The whole-data stages per-sentence stages read, directly or through each other.
+        let mut upstream = vec![false; scopes.len()];
+        let mut needed: BTreeSet<&str> = BTreeSet::new();
+        for (k, (name, plan)) in self.plan.iter().enumerate().rev() {
+            if scopes[k] == Scope::PerSentence || needed.contains(name.as_str()) {
+                if scopes[k] == Scope::AllSentences {
+                    upstream[k] = true;
+                }
+                needed.extend(plan.reads.iter().map(|(source, _)| source.as_str()));
+            }
+        }
+        if mode != RunMode::Whole {
+            for (k, (name, plan)) in self.plan.iter().enumerate() {
+                let reads_per_sentence = plan.reads.iter().find(|(source, _)| {
+                    self.plan
+                        .iter()
+                        .position(|(n, _)| n == source)
+                        .is_some_and(|j| scopes[j] == Scope::PerSentence)
+                });
+                if let (true, Some((source, _))) = (upstream[k], reads_per_sentence) {
+                    return Err(ConfigError::Invalid {
+                        key: format!("stages.{name}"),
+                        message: format!(
+                            "needs every sentence of `{source}`, which runs per shard, yet a per-sentence stage reads it: this pipeline cannot be sharded"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(scopes
+            .iter()
+            .zip(&upstream)
+            .map(|(scope, &upstream)| match (mode, scope) {
+                (RunMode::Whole, _) => Action::Compute,
+                (RunMode::Prepare | RunMode::Shard(_), _) if upstream => Action::Compute,
+                (RunMode::Shard(_), Scope::PerSentence) => Action::Compute,
+                (RunMode::Reduce, Scope::PerSentence) => Action::FromShards,
+                (RunMode::Reduce, Scope::AllSentences) => Action::Compute,
+                (RunMode::Prepare | RunMode::Shard(_), _) => Action::NotRun,
+            })
+            .collect())
+    }
+
+    /// Each stage's key: SHA-256 of its options as given, of the content and reading options of
+    /// its inputs, of the models and files it reads and of the keys of the stages it reads; a
+    /// per-sentence stage's key also names its shard. A reduce's per-sentence stage hashes the
+    /// keys of all its shards.
+    fn stage_keys(
+        &self,
+        hashes: &mut FileHashes,
+        shard: Option<Shard>,
+        shards: Option<usize>,
+    ) -> Result<(Vec<String>, Vec<Vec<String>>), Error> {
+        let per_shard: Vec<Vec<String>> = match shards {
+            Some(count) => (0..count)
+                .map(|index| {
+                    self.stage_keys(hashes, Some(Shard { index, count }), None)
+                        .map(|(keys, _)| keys)
+                })
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let mut keys: Vec<String> = Vec::new();
+        for (k, (stage, (_, plan))) in self.config.stages.iter().zip(&self.plan).enumerate() {
+            let per_sentence = stage.kind.stage().scope() == Scope::PerSentence;
+            if per_sentence && !per_shard.is_empty() {
+                let joined: Vec<&str> = per_shard.iter().map(|keys| keys[k].as_str()).collect();
+                keys.push(sha256_hex(&format!("shards\n{}", joined.join("\n"))));
+                continue;
+            }
+            let mut material = format!("{STAGE_KEY_VERSION}\n{}\n", self.config.tree["stages"][k]);
+            for name in &plan.inputs {
+                let input = &self.config.inputs[name];
+                let mut options = self.config.tree["inputs"][name].clone();
+                if let Some(options) = options.as_object_mut() {
+                    // The files are hashed by content, wherever they are.
+                    options.remove("path");
+                    options.remove("exclude_in");
+                }
+                material += &format!("input {name} {options}");
+                material += &format!(
+                    " {}",
+                    hashes.hash(&input.path, &format!("inputs.{name}.path"))?
+                );
+                if let Some(other) = &input.exclude_in {
+                    material += &format!(
+                        " {}",
+                        hashes.hash(other, &format!("inputs.{name}.exclude_in"))?
+                    );
+                }
+                material += "\n";
+            }
+            for (source, kind) in &plan.reads {
+                match self.plan.iter().position(|(n, _)| n == source) {
+                    Some(j) if j < k => material += &format!("stage {source} {}\n", keys[j]),
+                    _ => {
+                        let model = &self.config.models[source];
+                        debug_assert_eq!(*kind, ArtefactKind::Model);
+                        let weights =
+                            hashes.hash(&model.weights, &format!("models.{source}.weights"))?;
+                        let vocab = hashes.hash(&model.vocab, &format!("models.{source}.vocab"))?;
+                        material += &format!("model {source} {weights} {vocab}\n");
+                    }
+                }
+            }
+            for file in &plan.data_files {
+                material += &format!(
+                    "file {}\n",
+                    hashes.hash(file, &format!("stages.{}", stage.name))?
+                );
+            }
+            if let (true, Some(shard)) = (per_sentence, shard) {
+                material += &format!("shard {shard}\n");
+            }
+            keys.push(sha256_hex(&material));
+        }
+        Ok((keys, per_shard))
+    }
+
+    /// Reads every input the stages use (its file hashed for the manifest already).
+    fn read_inputs(&self, hashes: &mut FileHashes) -> Result<BTreeMap<String, Corpus>, Error> {
         let mut corpora = BTreeMap::new();
         let mut excluded: Vec<(&PathBuf, crate::data::Format, Corpus)> = Vec::new();
         for input in self.used_inputs() {
             let config = &self.config.inputs[&input];
             let format = config.format(&format!("inputs.{input}"))?;
+            hashes.hash(&config.path, &format!("inputs.{input}.path"))?;
             let mut corpus = Corpus::read(&input, &config.path, format, config.split.as_deref())?;
             if let Some(other) = &config.exclude_in {
                 // Two inputs cut from one file usually exclude the same other file: read it once.
@@ -488,104 +924,343 @@ impl Pipeline {
             }
             corpora.insert(input, corpus);
         }
-        let keep_tables = self
-            .plan
+        Ok(corpora)
+    }
+}
+
+/// What a run does with one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    /// Computes it, or reuses it when its key is complete in the store.
+    Compute,
+    /// A reduce's per-sentence stage: its artefacts merged from every shard.
+    FromShards,
+    /// The other side of a sharded run does it.
+    NotRun,
+}
+
+/// The parts of a run that computing one stage needs.
+struct Runner<'a> {
+    config: &'a PipelineFile,
+    plan: &'a [(String, StagePlan)],
+    store: &'a Store,
+    keys: &'a [String],
+    /// A reduce's keys of each shard's stages.
+    shard_keys: &'a [Vec<String>],
+    shards: Option<usize>,
+}
+
+impl Runner<'_> {
+    /// Reuses stage `k` when its folder is complete under its key (and its artefacts read back),
+    /// else computes it into the folder and marks it complete. Returns its status, folder and
+    /// outcome.
+    fn compute_or_reuse(
+        &self,
+        k: usize,
+        context: &mut RunContext,
+        hashes: &mut FileHashes,
+    ) -> Result<(&'static str, PathBuf, StageOutcome), Error> {
+        let stage = &self.config.stages[k];
+        let stage_ref = StageRef {
+            name: &stage.name,
+            kind: stage.kind.name(),
+        };
+        let key = &self.keys[k];
+        let folder = self.store.stage_folder(&stage.name, key);
+        let io_error = |source| OutputError::Io {
+            path: folder.clone(),
+            source,
+        };
+        let _lock = Store::lock_stage(&folder).map_err(io_error)?;
+        if let Some(outcome) = Store::completed(&folder, key) {
+            match self.restore(k, &folder, &outcome, context) {
+                Ok(()) => {
+                    tracing::info!(
+                        "stage {}: reusing its results in {} (same key: same options, data and upstream stages)",
+                        stage.name,
+                        folder.display()
+                    );
+                    self.hash_models(k, context, hashes)?;
+                    return Ok(("reused", folder, outcome));
+                }
+                Err(e) => {
+                    tracing::warn!("stage {}: cannot reuse {e}; computing it again", stage.name)
+                }
+            }
+        }
+        Store::prepare(&folder).map_err(io_error)?;
+        context.stage_dir = folder.clone();
+        context.stage_key = key.clone();
+        let before: BTreeSet<(String, String)> = context.coverage.keys().cloned().collect();
+        let started = Instant::now();
+        stage.kind.stage().run(&stage_ref, context)?;
+        let seconds = started.elapsed().as_secs_f64();
+        publish_all(std::mem::take(&mut context.pending))?;
+        let plan = &self.plan[k].1;
+        for provides in &plan.provides {
+            if let Some(artefact) = context.artefacts.get(&stage.name, provides.kind()) {
+                let corpus = provides.input().map(|input| &context.corpora[input]);
+                snapshot::save(artefact, &folder, corpus)?;
+            }
+        }
+        let files = stored_files(&folder, plan).map_err(io_error)?;
+        let coverage = context
+            .coverage
             .iter()
-            .flat_map(|(_, p)| &p.reads)
-            .filter(|(_, kind)| *kind == ArtefactKind::Table)
-            .map(|(name, _)| name.clone())
+            .filter(|(key, _)| !before.contains(*key))
+            .map(|((input, model), coverage)| CoverageEntry {
+                input: input.clone(),
+                model: model.clone(),
+                coverage: coverage.clone(),
+            })
             .collect();
-        let model_cache = self.model_cache(&output_dir);
-        let mut artefacts = Artefacts::default();
-        for (name, loaded) in self.models {
-            artefacts.insert(&name, Artefact::Model(Box::new(loaded)));
+        let outcome = StageOutcome {
+            name: stage.name.clone(),
+            kind: stage_ref.kind.into(),
+            key: key.clone(),
+            seconds,
+            files,
+            coverage,
+        };
+        Store::complete(&folder, &outcome).map_err(io_error)?;
+        self.hash_models(k, context, hashes)?;
+        Ok(("ran", folder, outcome))
+    }
+
+    /// Hands the artefacts of completed stage `k` to the run, and its vocabulary coverage.
+    fn restore(
+        &self,
+        k: usize,
+        folder: &Path,
+        outcome: &StageOutcome,
+        context: &mut RunContext,
+    ) -> Result<(), super::SnapshotError> {
+        let name = &self.config.stages[k].name;
+        for provides in &self.plan[k].1.provides {
+            if provides.kind() == ArtefactKind::Table && !context.keep_tables.contains(name) {
+                continue;
+            }
+            let corpus = provides.input().map(|input| &context.corpora[input]);
+            let table = folder.join(format!("{name}.parquet"));
+            let artefact = snapshot::load(provides.kind(), folder, &table, corpus)?;
+            context.artefacts.insert(name, artefact);
         }
-        let mut context = RunContext {
-            config: self.config.clone(),
-            output_dir: output_dir.clone(),
-            corpora,
-            model_cache,
-            artefacts,
-            coverage: BTreeMap::new(),
-            keep_tables,
-            pending: Vec::new(),
-            metadata: vec![
-                ("pipeline".into(), self.config.name.clone()),
-                ("pipeline_file".into(), self.path.display().to_string()),
-            ],
-        };
-        write_corpus_tables(&mut context)?;
-        let mut record = RunRecord {
-            pipeline: self.config.name.clone(),
-            description: self.config.description.clone(),
-            pipeline_file: self.path.display().to_string(),
-            cd_pipeline_version: env!("CARGO_PKG_VERSION").into(),
-            started_at,
-            seconds: 0.0,
-            threads: rayon::current_num_threads(),
-            inputs: context
-                .corpora
-                .iter()
-                .map(|(name, corpus)| InputRecord {
-                    name: name.clone(),
-                    path: corpus.path.display().to_string(),
-                    sentences: corpus.sentences.len(),
-                })
-                .collect(),
-            stages: Vec::new(),
-        };
-        let progress = Progress::unestimated(
-            tracing::info_span!("stages", indicatif.pb_show = true),
-            "stages",
-            self.config.stages.len(),
-            self.config.name.clone(),
-        );
-        for stage in &self.config.stages {
-            let stage_ref = StageRef {
-                name: &stage.name,
-                kind: stage.kind.name(),
-            };
-            progress.message(&format!(
-                "{}: {} ({})",
-                self.config.name, stage.name, stage_ref.kind
-            ));
-            let stage_started = Instant::now();
-            stage.kind.stage().run(&stage_ref, &mut context)?;
-            let seconds = stage_started.elapsed().as_secs_f64();
-            record.stages.push(StageRecord {
-                name: stage.name.clone(),
-                kind: stage_ref.kind.into(),
-                seconds,
-            });
-            tracing::info!(
-                seconds = format!("{seconds:.2}"),
-                "stage {} ({}) done",
-                stage.name,
-                stage_ref.kind
+        for entry in &outcome.coverage {
+            context.coverage.insert(
+                (entry.input.clone(), entry.model.clone()),
+                entry.coverage.clone(),
             );
-            progress.advance(1);
         }
-        drop(progress);
-        write_coverage_table(&mut context)?;
-        record.seconds = started.elapsed().as_secs_f64();
-        let json = serde_json::to_vec_pretty(&record).expect("a run record serialises");
-        context.write_file(RUN_RECORD, &json)?;
-        let tables = publish_all(context.pending)?;
-        for stage in &self.config.stages {
-            let stage_ref = StageRef {
-                name: &stage.name,
-                kind: stage.kind.name(),
+        Ok(())
+    }
+
+    /// A reduce's per-sentence stage `k`: the artefacts of every shard, merged, and their
+    /// vocabulary coverage added up.
+    fn merge_shards(&self, k: usize, context: &mut RunContext) -> Result<StageOutcome, Error> {
+        let stage = &self.config.stages[k];
+        let count = self.shards.expect("a reduce knows its shards");
+        let mut outcomes = Vec::new();
+        let mut loaded: BTreeMap<ArtefactKind, Vec<Artefact>> = BTreeMap::new();
+        for index in 0..count {
+            let shard = Shard { index, count };
+            let key = &self.shard_key(k, shard);
+            let folder = self.store.stage_folder(&stage.name, key);
+            let missing = |message: String| ShardsError {
+                output: context.output_dir.clone(),
+                message: format!(
+                    "stage {} of shard {shard} {message}: run `cd-pipeline run PIPELINE --shard {shard}` first (with the same file and --set)",
+                    stage.name
+                ),
             };
-            stage
-                .kind
-                .stage()
-                .after_publish(&stage_ref, &self.config, &output_dir)?;
+            let outcome = Store::completed(&folder, key)
+                .ok_or_else(|| missing(format!("is not complete in {}", folder.display())))?;
+            for provides in &self.plan[k].1.provides {
+                if provides.kind() == ArtefactKind::Table
+                    && !context.keep_tables.contains(&stage.name)
+                {
+                    continue;
+                }
+                let corpus = provides.input().map(|input| &context.corpora[input]);
+                let table = folder.join(format!("{}.parquet", stage.name));
+                let artefact = snapshot::load(provides.kind(), &folder, &table, corpus)
+                    .map_err(|e| missing(format!("cannot be read back ({e})")))?;
+                loaded.entry(provides.kind()).or_default().push(artefact);
+            }
+            outcomes.push(outcome);
         }
-        Ok(RunSummary {
-            tables,
-            seconds: started.elapsed().as_secs_f64(),
+        for (kind, parts) in loaded {
+            let merged = snapshot::merge(kind, parts).map_err(|message| ShardsError {
+                output: context.output_dir.clone(),
+                message: format!("stage {}: {message}", stage.name),
+            })?;
+            context.artefacts.insert(&stage.name, merged);
+        }
+        let mut coverage: BTreeMap<(String, String), Coverage> = BTreeMap::new();
+        for entry in outcomes.iter().flat_map(|o| &o.coverage) {
+            coverage
+                .entry((entry.input.clone(), entry.model.clone()))
+                .or_default()
+                .add(&entry.coverage);
+        }
+        context.coverage.extend(coverage);
+        // The rows of every shard's tables, added up, for the manifest.
+        let mut files: Vec<StoredFile> = Vec::new();
+        for file in outcomes.iter().flat_map(|o| &o.files) {
+            match files.iter_mut().find(|f| f.name == file.name) {
+                Some(known) => known.rows = known.rows.zip(file.rows).map(|(a, b)| a + b),
+                None => files.push(file.clone()),
+            }
+        }
+        Ok(StageOutcome {
+            name: stage.name.clone(),
+            kind: stage.kind.name().into(),
+            key: self.keys[k].clone(),
+            seconds: outcomes.iter().map(|o| o.seconds).sum(),
+            files,
+            coverage: Vec::new(),
         })
     }
+
+    /// Stage `k`'s key in shard `shard`.
+    fn shard_key(&self, k: usize, shard: Shard) -> String {
+        self.shard_keys[shard.index][k].clone()
+    }
+
+    /// Hashes, for the manifest, the files of the models stage `k` provides (trained ones).
+    fn hash_models(
+        &self,
+        k: usize,
+        context: &RunContext,
+        hashes: &mut FileHashes,
+    ) -> Result<(), Error> {
+        let name = &self.config.stages[k].name;
+        if let Some(Artefact::Model(loaded)) = context.artefacts.get(name, ArtefactKind::Model) {
+            hashes.hash(
+                &loaded.weights,
+                &format!("stages.{name} (trained model weights)"),
+            )?;
+            hashes.hash(
+                loaded.vocab.path(),
+                &format!("stages.{name} (trained model vocabulary)"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The files a stage wrote into its folder (tables with their rows), as its plan names them.
+fn stored_files(folder: &Path, plan: &StagePlan) -> std::io::Result<Vec<StoredFile>> {
+    let mut files = Vec::new();
+    for (stem, _) in &plan.tables {
+        let name = format!("{stem}.parquet");
+        let file = std::fs::File::open(folder.join(&name))?;
+        let rows = parquet::file::reader::SerializedFileReader::new(file)
+            .map(|reader| {
+                use parquet::file::reader::FileReader;
+                reader.metadata().file_metadata().num_rows() as u64
+            })
+            .map_err(std::io::Error::other)?;
+        files.push(StoredFile {
+            name,
+            rows: Some(rows),
+        });
+    }
+    for name in &plan.files {
+        if folder.join(name).is_file() {
+            files.push(StoredFile {
+                name: name.clone(),
+                rows: None,
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// A reduce that cannot find or read its shards.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", output.display())]
+pub struct ShardsError {
+    pub output: PathBuf,
+    pub message: String,
+}
+
+/// The number of shards the shard runs in `output_dir` used, from their manifests, checked to
+/// be one count with every shard present.
+fn shard_count(output_dir: &Path, pipeline: &str) -> Result<usize, ShardsError> {
+    let folder = output_dir.join(SHARDS_DIR);
+    let error = |message: String| ShardsError {
+        output: output_dir.to_path_buf(),
+        message,
+    };
+    let mut shards: Vec<Shard> = Vec::new();
+    let entries = std::fs::read_dir(&folder).map_err(|e| {
+        error(format!(
+            "no shard manifests in {} ({e}): run `cd-pipeline run PIPELINE --shard I/N` for every shard first",
+            folder.display()
+        ))
+    })?;
+    for entry in entries.flatten() {
+        let path = entry.path().join(MANIFEST);
+        if !entry.file_name().to_string_lossy().starts_with("shard=") || !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| error(format!("{}: {e}", path.display())))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| error(format!("{}: {e}", path.display())))?;
+        if manifest.pipeline != pipeline {
+            return Err(error(format!(
+                "{} is of pipeline `{}`, not `{pipeline}`",
+                path.display(),
+                manifest.pipeline
+            )));
+        }
+        shards.extend(manifest.shard);
+    }
+    let count = shards.first().map(|s| s.count).ok_or_else(|| {
+        error(format!(
+            "no shard manifests in {}: run `cd-pipeline run PIPELINE --shard I/N` for every shard first",
+            folder.display()
+        ))
+    })?;
+    if let Some(other) = shards.iter().find(|s| s.count != count) {
+        return Err(error(format!(
+            "{} holds shards of {count} and of {} shards: remove the older run's shards",
+            folder.display(),
+            other.count
+        )));
+    }
+    let missing: Vec<String> = (0..count)
+        .filter(|index| !shards.iter().any(|s| s.index == *index))
+        .map(|index| format!("{index}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(error(format!(
+            "shards {} have not run (no manifest in {})",
+            missing.join(", "),
+            folder.display()
+        )));
+    }
+    Ok(count)
+}
+
+/// Every `seed` option the stages were given, by key.
+fn seeds(config: &PipelineFile) -> BTreeMap<String, serde_json::Value> {
+    config
+        .stages
+        .iter()
+        .enumerate()
+        .filter_map(|(k, stage)| {
+            let seed = config.tree["stages"][k].get("seed")?;
+            Some((format!("stages.{}.seed", stage.name), seed.clone()))
+        })
+        .collect()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// "2nd", "3rd", "11th", ...
@@ -621,7 +1296,7 @@ fn write_coverage_table(context: &mut RunContext) -> Result<(), OutputError> {
         .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
     let table = write_table(
-        &context.output_dir.join(COVERAGE_TABLE),
+        &context.stage_dir.join(COVERAGE_TABLE),
         vocabulary_coverage_schema(),
         &[vocabulary_coverage_batch(&rows)?],
         &metadata,
@@ -639,7 +1314,7 @@ fn write_corpus_tables(context: &mut RunContext) -> Result<(), OutputError> {
             .map(|(k, v)| (k.as_str(), v.clone()))
             .chain([("input", name.clone())])
             .collect();
-        let path = context.output_dir.join(format!("{name}_sentences.parquet"));
+        let path = context.stage_dir.join(format!("{name}_sentences.parquet"));
         context.pending.push(write_table(
             &path,
             sentences_schema(),
@@ -648,7 +1323,7 @@ fn write_corpus_tables(context: &mut RunContext) -> Result<(), OutputError> {
         )?);
         if let Some(batch) = constituents_batch(corpus)? {
             let path = context
-                .output_dir
+                .stage_dir
                 .join(format!("{name}_constituents.parquet"));
             context.pending.push(write_table(
                 &path,

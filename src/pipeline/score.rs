@@ -2,25 +2,26 @@
 //! by every chosen method, each span scored in the context of its full sentence.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use arrow_array::RecordBatch;
 use serde::Deserialize;
 
 use super::{
-    Artefact, ArtefactKind, BetaIndex, MethodRef, PlanContext, Provides, RunContext, ScoreIndex,
-    Stage, StagePlan, StageRef,
+    Artefact, ArtefactKind, BetaIndex, MethodRef, PlanContext, Provides, RunContext, Scope,
+    ScoreIndex, Stage, StagePlan, StageRef, snapshot,
 };
 use crate::Error;
 use crate::attribution::{
-    Attribution, CdOptions, Convention, MethodConfig, Span, SpanSet, Target, attribute_in_chunks,
-    build_methods,
+    Attribution, CdOptions, Convention, MethodConfig, SENTENCES_PER_CHUNK, Span, SpanSet, Target,
+    attribute_in_chunks, build_methods,
 };
 use crate::config::ConfigError;
 use crate::data::Corpus;
 use crate::data::Polarity;
 use crate::io::{
-    EmbeddingRecord, OutputError, ScoreRecord, ScoresBuilder, SentenceRef, phrase_embeddings_batch,
-    phrase_embeddings_schema, scores_schema,
+    EmbeddingRecord, OutputError, ParquetTableWriter, ScoreRecord, ScoresBuilder, SentenceRef,
+    phrase_embeddings_batch, phrase_embeddings_schema, scores_schema,
 };
 
 /// Options of a `score` stage.
@@ -172,6 +173,10 @@ impl ScoreStage {
 }
 
 impl Stage for ScoreStage {
+    fn scope(&self) -> Scope {
+        Scope::PerSentence
+    }
+
     fn plan(
         &self,
         stage: &StageRef<'_>,
@@ -326,65 +331,141 @@ impl Stage for ScoreStage {
         let mut kept = Vec::new();
         let mut rows = 0;
         let mut max_delta: Vec<Option<f64>> = vec![None; scored.len()];
-        attribute_in_chunks(&calls, ids, spans_of, |results| {
-            // Results come sentence by sentence, one per method: the node labels of a sentence
-            // are looked up once for all its methods.
-            let mut labels: (Option<usize>, HashMap<Span, u8>) = (None, HashMap::new());
-            for result in results {
-                let sentence = &corpus.sentences[result.sentence];
-                if labels.0 != Some(result.sentence) {
-                    labels.0 = Some(result.sentence);
-                    labels.1 = corpus.trees.as_ref().map_or_else(HashMap::new, |trees| {
-                        trees[result.sentence]
-                            .nodes
-                            .iter()
-                            .map(|n| (Span::new(n.start, n.end), n.label))
-                            .collect()
-                    });
-                }
-                let labels = &labels.1;
-                let method = &scored[result.method];
-                for score in &result.spans {
-                    if let Some(delta) = score.delta {
-                        let worst = max_delta[result.method].get_or_insert(0.0);
-                        *worst = worst.max(delta.abs());
-                    }
-                    let fine_label = labels.get(&score.span).copied();
-                    builder.append(ScoreRecord {
-                        sentence_id: &sentence.id,
-                        dataset: &corpus.name,
-                        split: corpus.split.as_deref(),
-                        tokens: &sentence.tokens,
-                        fine_label: fine_label
-                            .map(|l| i8::try_from(l).expect("fine labels are 0-4")),
-                        polarity: fine_label.map(|l| Polarity::of(l).name()),
-                        method: &method.method,
-                        variant: method.variant.as_deref(),
-                        target: &method.target,
-                        score,
-                    });
-                    index
-                        .scores
-                        .entry((result.sentence, score.span))
-                        .or_insert_with(|| vec![f64::NAN; scored.len()])[result.method] =
-                        score.score;
-                    if Some(result.method) == beta_method
-                        && let Some(beta) = &score.embedding
-                    {
-                        betas
-                            .betas
-                            .insert((result.sentence, score.span), beta.clone());
+        let checkpoints = context.checkpoints();
+        let parts = ids.len().div_ceil(PART_SENTENCES);
+        for part in 0..parts {
+            let range = part * PART_SENTENCES..((part + 1) * PART_SENTENCES).min(ids.len());
+            let folder = checkpoints.join(format!("part-{part:05}"));
+            let describe = || {
+                format!(
+                    "part {} of {parts} (sentences {}-{})",
+                    part + 1,
+                    range.start + 1,
+                    range.end
+                )
+            };
+            if let Some((batches, part_index, part_betas)) =
+                read_part(&folder, corpus, beta_method.is_some())
+            {
+                for batch in batches {
+                    rows += batch.num_rows();
+                    writer.write(&batch)?;
+                    if keep {
+                        kept.push(batch);
                     }
                 }
+                index.scores.extend(part_index.scores);
+                betas.betas.extend(part_betas.betas);
+                tracing::info!(
+                    "stage {}: {} restored from {}",
+                    stage.name,
+                    describe(),
+                    folder.display()
+                );
+                continue;
             }
-            let batch = builder.finish()?;
-            rows += batch.num_rows();
-            writer.write(&batch)?;
-            if keep {
-                kept.push(batch);
+            let unfinished = checkpoints.join(format!("part-{part:05}.tmp"));
+            if unfinished.exists() {
+                std::fs::remove_dir_all(&unfinished).map_err(|source| OutputError::Io {
+                    path: unfinished.clone(),
+                    source,
+                })?;
             }
-            Ok::<(), Error>(())
-        })?;
+            let mut part_rows =
+                ParquetTableWriter::create(&unfinished.join(PART_ROWS), scores_schema(), &[])?;
+            let mut part_index = ScoreIndex {
+                methods: scored.clone(),
+                scores: HashMap::new(),
+            };
+            let mut part_betas = BetaIndex {
+                variant: betas.variant.clone(),
+                betas: HashMap::new(),
+            };
+            attribute_in_chunks(
+                &calls,
+                &ids[range.clone()],
+                |k, ids| spans_of(range.start + k, ids),
+                |results| {
+                    // Results come sentence by sentence, one per method: the node labels of a
+                    // sentence are looked up once for all its methods.
+                    let mut labels: (Option<usize>, HashMap<Span, u8>) = (None, HashMap::new());
+                    for result in results {
+                        let position = range.start + result.sentence;
+                        let sentence = &corpus.sentences[position];
+                        if labels.0 != Some(position) {
+                            labels.0 = Some(position);
+                            labels.1 = corpus.trees.as_ref().map_or_else(HashMap::new, |trees| {
+                                trees[position]
+                                    .nodes
+                                    .iter()
+                                    .map(|n| (Span::new(n.start, n.end), n.label))
+                                    .collect()
+                            });
+                        }
+                        let labels = &labels.1;
+                        let method = &scored[result.method];
+                        for score in &result.spans {
+                            if let Some(delta) = score.delta {
+                                let worst = max_delta[result.method].get_or_insert(0.0);
+                                *worst = worst.max(delta.abs());
+                            }
+                            let fine_label = labels.get(&score.span).copied();
+                            builder.append(ScoreRecord {
+                                sentence_id: &sentence.id,
+                                dataset: &corpus.name,
+                                split: corpus.split.as_deref(),
+                                tokens: &sentence.tokens,
+                                fine_label: fine_label
+                                    .map(|l| i8::try_from(l).expect("fine labels are 0-4")),
+                                polarity: fine_label.map(|l| Polarity::of(l).name()),
+                                method: &method.method,
+                                variant: method.variant.as_deref(),
+                                target: &method.target,
+                                score,
+                            });
+                            part_index
+                                .scores
+                                .entry((position, score.span))
+                                .or_insert_with(|| vec![f64::NAN; scored.len()])[result.method] =
+                                score.score;
+                            if Some(result.method) == beta_method
+                                && let Some(beta) = &score.embedding
+                            {
+                                part_betas
+                                    .betas
+                                    .insert((position, score.span), beta.clone());
+                            }
+                        }
+                    }
+                    let batch = builder.finish()?;
+                    rows += batch.num_rows();
+                    writer.write(&batch)?;
+                    part_rows.write(&batch)?;
+                    if keep {
+                        kept.push(batch);
+                    }
+                    Ok::<(), Error>(())
+                },
+            )?;
+            part_rows.commit()?;
+            let part_index = Artefact::Scores(part_index);
+            snapshot::save(&part_index, &unfinished, Some(corpus))?;
+            let part_betas = Artefact::Betas(part_betas);
+            if beta_method.is_some() {
+                snapshot::save(&part_betas, &unfinished, Some(corpus))?;
+            }
+            std::fs::rename(&unfinished, &folder).map_err(|source| OutputError::Io {
+                path: folder.clone(),
+                source,
+            })?;
+            if let (Artefact::Scores(part_index), Artefact::Betas(part_betas)) =
+                (part_index, part_betas)
+            {
+                index.scores.extend(part_index.scores);
+                betas.betas.extend(part_betas.betas);
+            }
+            tracing::info!("stage {}: {} checkpointed", stage.name, describe());
+        }
         for (method, delta) in scored.iter().zip(&max_delta) {
             if let Some(delta) = delta {
                 tracing::info!(
@@ -420,6 +501,51 @@ impl Stage for ScoreStage {
             context.artefacts.insert(stage.name, Artefact::Betas(betas));
         }
         Ok(())
+    }
+}
+
+/// Sentences a scoring stage checkpoints at once: a multiple of the chunks the engine works in,
+/// so that a resumed stage groups sentences as an uninterrupted one does. A kill loses at most
+/// this many sentences' work (about 10 s of SST constituents with CD and leave-one-out here).
+const PART_SENTENCES: usize = 4 * SENTENCES_PER_CHUNK;
+
+/// A checkpointed part's rows, beside its scores (and β) kept exactly.
+const PART_ROWS: &str = "rows.parquet";
+
+/// A part a killed run completed: its rows, scores and β; `None` when it is not there whole.
+fn read_part(
+    folder: &Path,
+    corpus: &Corpus,
+    with_betas: bool,
+) -> Option<(Vec<RecordBatch>, ScoreIndex, BetaIndex)> {
+    if !folder.is_dir() {
+        return None;
+    }
+    let read = || -> Result<_, snapshot::SnapshotError> {
+        let (batches, _) = snapshot::read_batches(&folder.join(PART_ROWS))?;
+        let Artefact::Scores(index) =
+            snapshot::load(ArtefactKind::Scores, folder, folder, Some(corpus))?
+        else {
+            unreachable!("scores load as scores")
+        };
+        let betas = if with_betas {
+            let Artefact::Betas(betas) =
+                snapshot::load(ArtefactKind::Betas, folder, folder, Some(corpus))?
+            else {
+                unreachable!("betas load as betas")
+            };
+            betas
+        } else {
+            BetaIndex::default()
+        };
+        Ok((batches, index, betas))
+    };
+    match read() {
+        Ok(part) => Some(part),
+        Err(e) => {
+            tracing::warn!("cannot read checkpoint {e}; scoring its sentences again");
+            None
+        }
     }
 }
 

@@ -163,9 +163,11 @@ impl Stage for TrainLstmStage {
                 message: "must be a finite number".into(),
             });
         }
-        if let Some(glove) = &self.glove {
-            context.data_file(&stage.key("glove"), glove)?;
-        }
+        let glove = self
+            .glove
+            .as_ref()
+            .map(|glove| context.data_file(&stage.key("glove"), glove))
+            .transpose()?;
         let init = match self.forget_bias {
             Some(bias) => format!("{} init, forget bias {bias}", self.init),
             None => format!("{} init", self.init),
@@ -193,7 +195,8 @@ impl Stage for TrainLstmStage {
             Provides::Model { classes: 2 },
         )?
         .with_file(weights)
-        .with_file(vocab))
+        .with_file(vocab)
+        .reading_files(glove))
     }
 
     fn cached_model(

@@ -14,7 +14,7 @@ use crate::io::{
     model_eval_schema, negation_interactions_schema, reproduction_schema, sentences_schema,
     similar_phrases_schema, train_log_schema, word_points_schema,
 };
-use crate::pipeline::{RUN_RECORD, RunRecord};
+use crate::pipeline::{MANIFEST, Manifest, utc};
 
 /// Histogram bins of the distribution figures.
 const BINS: usize = 30;
@@ -145,8 +145,8 @@ impl Page {
         files: &[TableFile],
         options: &ReportOptions,
     ) -> Result<Page, ReportError> {
-        let record_path = run_dir.join(RUN_RECORD);
-        let record: Option<RunRecord> =
+        let record_path = run_dir.join(MANIFEST);
+        let record: Option<Manifest> =
             match std::fs::read(&record_path) {
                 Ok(bytes) => Some(serde_json::from_slice(&bytes).map_err(|source| {
                     ReportError::RunRecord {
@@ -264,7 +264,7 @@ fn join(values: impl IntoIterator<Item = impl ToString>) -> String {
         .join(" ")
 }
 
-fn run_view(record: &RunRecord) -> RunView {
+fn run_view(record: &Manifest) -> RunView {
     RunView {
         started: utc(record.started_at),
         seconds: fixed(record.seconds, 1),
@@ -282,27 +282,6 @@ fn run_view(record: &RunRecord) -> RunView {
             .map(|s| (s.name.clone(), s.kind.clone(), fixed(s.seconds, 2)))
             .collect(),
     }
-}
-
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC` (Howard Hinnant's civil-from-days).
-fn utc(seconds: u64) -> String {
-    let days = (seconds / 86_400) as i64;
-    let rest = seconds % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
 }
 
 fn models(files: &[TableFile]) -> Result<Vec<ModelRow>, ReportError> {
@@ -1137,13 +1116,6 @@ fn hierarchies(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_dates_follow_the_civil_calendar() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(1_796_300_000), "2026-12-03 12:13:20 UTC");
-    }
 
     #[test]
     fn least_squares_recovers_a_line() {

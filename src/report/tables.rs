@@ -18,6 +18,9 @@ use super::ReportError;
 #[derive(Debug, Clone)]
 pub struct TableFile {
     pub path: PathBuf,
+    /// The other files of a table a sharded run wrote as hive partitions
+    /// (`<stem>/shard=<i>/part-0.parquet`; `path` is the first).
+    pub partitions: Vec<PathBuf>,
     /// The file name without `.parquet`.
     pub stem: String,
     pub stage: Option<String>,
@@ -43,13 +46,25 @@ impl TableFile {
                 .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type())
     }
 
-    /// Reads the named columns (all rows).
+    /// Reads the named columns (all rows, of every partition).
     pub fn read(&self, columns: &[&str]) -> Result<Columns, ReportError> {
+        let mut all = self.read_file(&self.path, columns)?;
+        for path in &self.partitions {
+            let more = self.read_file(path, columns)?;
+            all.rows += more.rows;
+            for (name, values) in more.values {
+                all.values.entry(name).or_default().extend(values);
+            }
+        }
+        Ok(all)
+    }
+
+    fn read_file(&self, path: &Path, columns: &[&str]) -> Result<Columns, ReportError> {
         let error = |message: String| ReportError::Table {
-            path: self.path.clone(),
+            path: path.to_path_buf(),
             message,
         };
-        let file = File::open(&self.path).map_err(|e| error(e.to_string()))?;
+        let file = File::open(path).map_err(|e| error(e.to_string()))?;
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| error(e.to_string()))?;
         let mut indices = Vec::new();
@@ -177,7 +192,25 @@ impl Columns {
     }
 }
 
-/// Every Parquet file directly in `dir`, by file name, with its metadata and schema.
+/// The partitions of a table a sharded run wrote into folder `dir`, in shard order.
+fn partitions(dir: &Path) -> Vec<PathBuf> {
+    let mut parts: Vec<(usize, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let index = name.to_str()?.strip_prefix("shard=")?.parse().ok()?;
+            let part = entry.path().join("part-0.parquet");
+            part.is_file().then_some((index, part))
+        })
+        .collect();
+    parts.sort();
+    parts.into_iter().map(|(_, path)| path).collect()
+}
+
+/// Every Parquet file directly in `dir`, and every table partitioned by shard in a folder of
+/// `dir` (when no file of that name is there too), by name, with its metadata and schema.
 pub fn list(dir: &Path) -> Result<Vec<TableFile>, ReportError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ReportError::Folder {
         path: dir.to_path_buf(),
@@ -191,13 +224,20 @@ pub fn list(dir: &Path) -> Result<Vec<TableFile>, ReportError> {
                 source: e,
             })?
             .path();
-        let Some(stem) = path
+        let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".parquet"))
-            .map(str::to_string)
-        else {
-            continue;
+            .unwrap_or_default();
+        let (stem, path, partitions) = match name.strip_suffix(".parquet") {
+            Some(stem) => (stem.to_string(), path.clone(), Vec::new()),
+            None if path.is_dir() && !dir.join(format!("{name}.parquet")).exists() => {
+                let mut parts = partitions(&path).into_iter();
+                match parts.next() {
+                    Some(first) => (name.to_string(), first, parts.collect()),
+                    None => continue,
+                }
+            }
+            None => continue,
         };
         let error = |message: String| ReportError::Table {
             path: path.clone(),
@@ -214,12 +254,20 @@ pub fn list(dir: &Path) -> Result<Vec<TableFile>, ReportError> {
                     .and_then(|k| k.value.clone())
             })
         };
+        let mut rows = usize::try_from(metadata.num_rows()).unwrap_or(0);
+        for part in &partitions {
+            let file = File::open(part).map_err(|e| error(e.to_string()))?;
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| error(e.to_string()))?;
+            rows += usize::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0);
+        }
         files.push(TableFile {
             stage: key("stage"),
             stage_kind: key("stage_kind"),
-            rows: usize::try_from(metadata.num_rows()).unwrap_or(0),
+            rows,
             schema: builder.schema().clone(),
             path: path.clone(),
+            partitions,
             stem,
         });
     }

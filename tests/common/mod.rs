@@ -136,7 +136,9 @@ pub fn duckdb_python() -> PathBuf {
 
 /// Runs one SQL statement in DuckDB from `cwd`; rows come back as JSON objects.
 pub fn duckdb(cwd: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    // No progress bar: DuckDB draws one on stdout for queries of more than two seconds.
     const SCRIPT: &str = "import duckdb, json, sys\n\
+        duckdb.sql('SET enable_progress_bar = false')\n\
         r = duckdb.sql(sys.argv[1])\n\
         cols = r.columns\n\
         print(json.dumps([dict(zip(cols, row)) for row in r.fetchall()], default=str))\n";
@@ -208,4 +210,30 @@ fn type_name(data_type: &arrow_schema::DataType) -> String {
         T::List(item) => format!("list<{}>", type_name(item.data_type())),
         other => panic!("no schema name for {other}"),
     }
+}
+
+/// A seeded random model over every normalised SST token (plus `<unk>`), saved as safetensors.
+pub fn sst_random_model(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let mut tokens = std::collections::BTreeSet::new();
+    for split in ["train", "dev", "test"] {
+        for tree in
+            cd_pipeline::data::read_sst_trees(&shared_dir().join(format!("data/sst/{split}.txt")))
+                .unwrap()
+        {
+            tokens.extend(
+                tree.tokens
+                    .iter()
+                    .map(|t| cd_pipeline::model::normalize_token(t)),
+            );
+        }
+    }
+    let mut vocab = vec!["<unk>".to_string()];
+    vocab.extend(tokens);
+    let model =
+        cd_pipeline::model::LstmClassifier::<f32>::seeded_random(vocab.len(), 16, 24, 2, 20181);
+    let weights = dir.join("model.safetensors");
+    model.save(&weights).unwrap();
+    let vocab_path = dir.join("vocab.json");
+    std::fs::write(&vocab_path, serde_json::to_string(&vocab).unwrap()).unwrap();
+    (weights, vocab_path)
 }

@@ -1,0 +1,222 @@
+//! The stage store, `<output_dir>/.cd-pipeline/`: each stage's files and artefacts under a key that
+//! hashes what it computes from, kept across runs so that a rerun skips every stage whose key is
+//! complete; and the lock files that keep two runs off one output folder.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::model::Coverage;
+
+/// The store's folder inside an output folder.
+pub const STORE_DIR: &str = ".cd-pipeline";
+
+/// Marks a stage folder complete; written last, renamed into place.
+const COMPLETE: &str = "complete.json";
+
+/// Where a long stage keeps its completed parts until the stage completes.
+const PARTS: &str = "parts";
+
+/// Another run holds the output folder.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} is in use by another run (lock {}: {holder}); wait for it or give this run another output folder",
+    output.display(),
+    lock.display()
+)]
+pub struct LockError {
+    pub output: PathBuf,
+    pub lock: PathBuf,
+    /// What the lock file says of the run holding it.
+    pub holder: String,
+}
+
+/// A completed stage, as its folder's `complete.json` records it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StageOutcome {
+    pub name: String,
+    pub kind: String,
+    pub key: String,
+    pub seconds: f64,
+    /// The files it wrote (names inside its folder) with their rows, for tables.
+    pub files: Vec<StoredFile>,
+    /// What each model's vocabulary made of each input the stage encoded.
+    pub coverage: Vec<CoverageEntry>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StoredFile {
+    pub name: String,
+    pub rows: Option<u64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CoverageEntry {
+    pub input: String,
+    pub model: String,
+    pub coverage: Coverage,
+}
+
+/// A held lock; released when dropped (or when the process dies, however it dies).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+/// The store of one output folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    output: PathBuf,
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(output_dir: &Path) -> Self {
+        Self {
+            output: output_dir.to_path_buf(),
+            root: output_dir.join(STORE_DIR),
+        }
+    }
+
+    /// `<store>/stages/<name>-<first 16 hex digits of key>`.
+    pub fn stage_folder(&self, name: &str, key: &str) -> PathBuf {
+        self.root
+            .join("stages")
+            .join(format!("{name}-{}", &key[..16]))
+    }
+
+    /// Where a run holding lock `lock` makes its own files (manifest, input tables) before
+    /// publishing them.
+    pub fn run_files(&self, lock: &str) -> PathBuf {
+        self.root.join(format!("{lock}.files"))
+    }
+
+    /// The record of a stage folder that is complete for `key`.
+    pub fn completed(folder: &Path, key: &str) -> Option<StageOutcome> {
+        let text = std::fs::read_to_string(folder.join(COMPLETE)).ok()?;
+        let outcome: StageOutcome = serde_json::from_str(&text).ok()?;
+        let files_present = outcome.files.iter().all(|f| folder.join(&f.name).is_file());
+        (outcome.key == key && files_present).then_some(outcome)
+    }
+
+    /// Empties a stage folder for a new computation, keeping the parts a killed run completed.
+    pub fn prepare(folder: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(folder)?;
+        for entry in std::fs::read_dir(folder)? {
+            let entry = entry?;
+            if entry.file_name() == PARTS {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a stage folder complete (its parts are then no longer needed).
+    pub fn complete(folder: &Path, outcome: &StageOutcome) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(outcome).expect("a stage outcome serialises");
+        let temporary = folder.join(format!("{COMPLETE}.tmp-{}", std::process::id()));
+        let mut file = File::create(&temporary)?;
+        file.write_all(&json)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, folder.join(COMPLETE))?;
+        match std::fs::remove_dir_all(folder.join(PARTS)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where a stage computing into `folder` checkpoints its parts.
+    pub fn parts(folder: &Path) -> PathBuf {
+        folder.join(PARTS)
+    }
+
+    /// Takes the run lock `<store>/<name>.lock` or fails at once, naming it and its holder.
+    pub fn lock_run(&self, name: &str, holder: &str) -> Result<Lock, crate::Error> {
+        let path = self.root.join(format!("{name}.lock"));
+        let error = |holder: String| LockError {
+            output: self.output.clone(),
+            lock: path.clone(),
+            holder,
+        };
+        let cannot = |source| crate::io::OutputError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.root).map_err(cannot)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(cannot)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                return Err(error(text.trim().to_string()).into());
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(cannot(e).into());
+            }
+        }
+        // Who holds it, for the message of a run refused while this one works.
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.write_all(holder.as_bytes()))
+            .and_then(|()| file.flush());
+        if let Err(e) = written {
+            tracing::warn!("cannot record this run in {}: {e}", path.display());
+        }
+        Ok(Lock { _file: file })
+    }
+
+    /// Removes the store of a run that failed before completing any stage, so that a refused
+    /// run leaves the output folder as it was.
+    pub fn remove_if_unused(&self) {
+        if !self.root.join("stages").exists() {
+            // Best effort: what is left is empty lock files.
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    /// Waits for the lock of one stage folder, which runs of several shards may share (they
+    /// then compute a shared stage once, the others reusing it).
+    pub fn lock_stage(folder: &Path) -> std::io::Result<Lock> {
+        let mut path = folder.as_os_str().to_owned();
+        path.push(".lock");
+        if let Some(parent) = folder.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(PathBuf::from(path))?;
+        file.lock()?;
+        Ok(Lock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_run_lock_is_refused_naming_the_holder_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let first = store.lock_run("run", "pid 1").unwrap();
+        let refused = store.lock_run("run", "pid 2").unwrap_err();
+        assert_eq!(refused.exit_code(), crate::EXIT_LOCKED);
+        assert!(refused.to_string().contains("run.lock: pid 1"), "{refused}");
+        assert!(store.lock_run("shard-0", "pid 3").is_ok());
+        drop(first);
+        assert!(store.lock_run("run", "pid 2").is_ok());
+    }
+}
