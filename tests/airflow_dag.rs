@@ -35,16 +35,23 @@ fn airflow_python() -> PathBuf {
     python
 }
 
-fn airflow(python: &Path, home: &Path, args: &[&str]) -> String {
-    let output = Command::new(python)
-        .args(["-m", "airflow"])
-        .args(args)
+/// `python` with Airflow's settings: `home`, no example DAGs, the example DAG's folder.
+fn with_airflow(python: &Path, home: &Path) -> Command {
+    let mut command = Command::new(python);
+    command
         .env("AIRFLOW_HOME", home)
         .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
         .env(
             "AIRFLOW__CORE__DAGS_FOLDER",
             Path::new(REPO).join("examples/airflow"),
-        )
+        );
+    command
+}
+
+fn airflow(python: &Path, home: &Path, args: &[&str]) -> String {
+    let output = with_airflow(python, home)
+        .args(["-m", "airflow"])
+        .args(args)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout).into_owned()
@@ -94,16 +101,10 @@ stages:
         "threads": 1,
         "sets": "",
     });
-    let output = Command::new(&python)
+    let output = with_airflow(&python, &home)
         .arg(Path::new(REPO).join("tests/airflow/run_dag.py"))
         .arg(Path::new(REPO).join("examples/airflow"))
         .arg(conf.to_string())
-        .env("AIRFLOW_HOME", &home)
-        .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        .env(
-            "AIRFLOW__CORE__DAGS_FOLDER",
-            Path::new(REPO).join("examples/airflow"),
-        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -72,18 +72,21 @@ fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_cd-pipeline"))
 }
 
+/// `cd-pipeline run PIPELINE --output OUT`.
+fn run_command(pipeline: &Path, out: &Path) -> Command {
+    let mut command = binary();
+    command.args([
+        "run",
+        pipeline.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    command
+}
+
 /// Runs the pipeline into `out` to the end; returns its stderr.
 fn run(pipeline: &Path, out: &Path, extra: &[&str]) -> String {
-    let output = binary()
-        .args([
-            "run",
-            pipeline.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
+    let output = run_command(pipeline, out).args(extra).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "run {extra:?} failed:\n{stderr}");
     stderr
@@ -92,13 +95,7 @@ fn run(pipeline: &Path, out: &Path, extra: &[&str]) -> String {
 /// Starts a run and kills it with SIGKILL once a log line contains `marker`; returns whether
 /// the marker came before the run ended by itself.
 fn run_and_kill(pipeline: &Path, out: &Path, marker: &str) -> bool {
-    let mut child = binary()
-        .args([
-            "run",
-            pipeline.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ])
+    let mut child = run_command(pipeline, out)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -316,8 +313,11 @@ fn killed_runs_resume_and_sharded_runs_add_up_to_the_single_run() {
     }
 
     // Shards: the partitions' union is the single run's table; the reduce's statistics are its.
-    for count_of_shards in 1..=3usize {
-        let out = dir.path().join(format!("shards-{count_of_shards}"));
+    // One folder for 3, then 2, then 1 shards (their manifests removed in between, as the
+    // reduce's message asks): each reduce removes the partitions of the shards beyond its count.
+    let out = dir.path().join("shards");
+    for count_of_shards in [3usize, 2, 1] {
+        let _ = std::fs::remove_dir_all(out.join("shards"));
         run(&pipeline, &out, &["--prepare"]);
         for index in 0..count_of_shards {
             run(
@@ -406,28 +406,18 @@ fn a_second_run_on_a_busy_output_folder_is_refused_naming_the_lock() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = write_pipeline(dir.path());
     let out = dir.path().join("busy");
-    let mut first = binary()
-        .args([
-            "run",
-            pipeline.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ])
+    let mut first = run_command(&pipeline, &out)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
     assert!(lines.any(|l| l.unwrap().contains("read input")));
-    let second = binary()
-        .args([
-            "run",
-            pipeline.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let refused = || run_command(&pipeline, &out).output().unwrap();
+    let second = refused();
+    // The refused run left the holder's lock alone: a third is refused too.
+    let third = refused();
     first.kill().unwrap();
+    assert_eq!(third.status.code(), Some(cd_pipeline::EXIT_LOCKED));
     first.wait().unwrap();
     assert_eq!(second.status.code(), Some(cd_pipeline::EXIT_LOCKED));
     let message = String::from_utf8_lossy(&second.stderr);

@@ -10,22 +10,29 @@ shards write `<table>/shard=<i>/part-0.parquet` and their stage results into it,
 reads them there. Rerunning a failed task resumes: every stage whose key is complete in the
 output folder is reused, and a scoring stage restarts from its last checkpointed part.
 
-Params (trigger with a config to change them): `binary` (the cd-pipeline executable), `pipeline`
-(the YAML file), `output` (the output folder), `shards` (N), `threads` (per task), `sets`
-(`--set` overrides, one per line).
+Params (trigger with a config to change them): `binary` (the cd-pipeline executable), `workdir`
+(the folder relative paths resolve against: this checkout by default), `pipeline` (the YAML
+file), `output` (the output folder), `shards` (N), `threads` (per task), `sets` (`--set`
+overrides, one per line).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pendulum
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, Param, task
 
+# Relative `pipeline` and `output` params resolve against `workdir` (default: this checkout, or
+# CD_PIPELINE_HOME): BashOperator runs each command in a temporary folder of its own.
+DEFAULT_WORKDIR = os.environ.get("CD_PIPELINE_HOME", str(Path(__file__).resolve().parents[2]))
+
 # The params reach each command as environment variables, quoted by the shell, never pasted
 # into it. `sets` becomes one `--set` per non-empty line.
 ENVIRONMENT = {
+    "CD_PIPELINE_WORKDIR": "{{ params.workdir }}",
     "CD_PIPELINE_BIN": "{{ params.binary }}",
     "CD_PIPELINE_FILE": "{{ params.pipeline }}",
     "CD_PIPELINE_OUTPUT": "{{ params.output }}",
@@ -36,7 +43,7 @@ ENVIRONMENT = {
 
 # One JSON object per log line, for Airflow's task logs and log collectors.
 PREAMBLE = (
-    "set -euo pipefail; sets=(); while IFS= read -r line; do "
+    'set -euo pipefail; cd "$CD_PIPELINE_WORKDIR"; sets=(); while IFS= read -r line; do '
     '[ -n "$line" ] && sets+=(--set "$line"); done <<< "$CD_PIPELINE_SETS"; '
 )
 
@@ -46,7 +53,8 @@ def cd_pipeline(verb: str, extra: str = "") -> str:
     return (
         PREAMBLE
         + f'"$CD_PIPELINE_BIN" --log-format json {verb} "$CD_PIPELINE_FILE" '
-        + '--output "$CD_PIPELINE_OUTPUT" "${sets[@]}"'
+        # `${sets[@]+...}`: an empty array under `set -u` on bash before 4.4.
+        + '--output "$CD_PIPELINE_OUTPUT" ${sets[@]+"${sets[@]}"}'
         + extra
     )
 
@@ -59,6 +67,7 @@ with DAG(
     catchup=False,
     params={
         "binary": Param(os.environ.get("CD_PIPELINE_BIN", "cd-pipeline"), type="string"),
+        "workdir": Param(DEFAULT_WORKDIR, type="string"),
         "pipeline": Param("pipelines/sst_negation.yaml", type="string"),
         "output": Param("out/sst_negation", type="string"),
         "shards": Param(4, type="integer", minimum=1),
@@ -81,6 +90,7 @@ with DAG(
     def shard_environments(params=None) -> list[dict[str, str]]:
         """One environment per shard for the mapped scoring tasks: the params, and SHARD."""
         base = {
+            "CD_PIPELINE_WORKDIR": str(params["workdir"]),
             "CD_PIPELINE_BIN": str(params["binary"]),
             "CD_PIPELINE_FILE": str(params["pipeline"]),
             "CD_PIPELINE_OUTPUT": str(params["output"]),
@@ -107,7 +117,8 @@ with DAG(
     report = BashOperator(
         task_id="report",
         bash_command=(
-            'set -euo pipefail; "$CD_PIPELINE_BIN" --log-format json report "$CD_PIPELINE_OUTPUT" '
+            'set -euo pipefail; cd "$CD_PIPELINE_WORKDIR"; '
+            '"$CD_PIPELINE_BIN" --log-format json report "$CD_PIPELINE_OUTPUT" '
             '--output "$CD_PIPELINE_OUTPUT/report/index.html"'
         ),
         env=ENVIRONMENT,

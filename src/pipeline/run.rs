@@ -9,7 +9,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
 use super::manifest::{FileHashes, GIT_COMMIT, sha256_hex};
-use super::store::{CoverageEntry, Lock, StageOutcome, Store, StoredFile};
+use super::store::{CoverageEntry, StageOutcome, Store, StoredFile};
 use super::{
     Artefact, ArtefactKind, Artefacts, InputRecord, LoadedModel, MANIFEST, Manifest, PipelineFile,
     PlanContext, RunMode, Scope, Shard, StagePlan, StageRecord, StageRef, snapshot,
@@ -50,6 +50,8 @@ pub struct RunContext {
     keep_tables: BTreeSet<String>,
     pending: Vec<PendingFile>,
     metadata: Vec<(String, String)>,
+    /// What the running stage encoded (input, model), for its record in the store.
+    stage_encoded: BTreeSet<(String, String)>,
     /// The running stage's folder in the store, where its files are written.
     stage_dir: PathBuf,
     stage_key: String,
@@ -76,8 +78,9 @@ impl RunContext {
             "input {input} with the vocabulary of model {model}: {}",
             encoded.coverage.describe()
         );
-        self.coverage
-            .insert((input.to_string(), model.to_string()), encoded.coverage);
+        let key = (input.to_string(), model.to_string());
+        self.stage_encoded.insert(key.clone());
+        self.coverage.insert(key, encoded.coverage);
         Ok(encoded.ids)
     }
 
@@ -482,32 +485,20 @@ impl Pipeline {
     /// tables; on any error nothing is published. Stages complete under their key from an
     /// earlier run (killed or not) are reused instead of recomputed.
     pub fn run(self, output_dir: Option<&Path>, mode: RunMode) -> Result<RunSummary, Error> {
+        let started_at = unix_now();
         let output_dir =
             output_dir.map_or_else(|| self.config.output_dir.clone(), Path::to_path_buf);
         let store = Store::new(&output_dir);
-        let result = self.run_into(&output_dir, &store, mode);
-        if result.is_err() {
-            store.remove_if_unused();
-        }
-        result
-    }
-
-    fn run_into(
-        self,
-        output_dir: &Path,
-        store: &Store,
-        mode: RunMode,
-    ) -> Result<RunSummary, Error> {
-        let started = Instant::now();
-        let started_at = unix_now();
-        let output_dir = output_dir.to_path_buf();
         let actions = self.actions(mode)?;
-        self.check_outputs(&output_dir, mode, &actions)?;
+        if let Err(e) = self.check_outputs(&output_dir, mode, &actions) {
+            store.remove_if_empty();
+            return Err(e.into());
+        }
         let lock_name = match mode {
             RunMode::Shard(shard) => format!("shard-{}", shard.index),
             _ => "run".to_string(),
         };
-        let _lock: Lock = store.lock_run(
+        let lock = store.lock_run(
             &lock_name,
             &format!(
                 "pid {}, {} run of {} started {}",
@@ -516,9 +507,33 @@ impl Pipeline {
                 self.path.display(),
                 super::manifest::utc(started_at)
             ),
-        )?;
+        );
+        if lock.is_err() {
+            store.remove_if_empty();
+        }
+        let lock = lock?;
         // A killed run of this lock's holder may have left its own files half-made.
         let _ = std::fs::remove_dir_all(store.run_files(&lock_name));
+        let result = self.run_locked(&output_dir, &store, mode, &actions, &lock_name, started_at);
+        if result.is_err() {
+            // A run that failed before any stage leaves the output folder as it found it.
+            store.release_unused(&lock_name);
+        }
+        drop(lock);
+        result
+    }
+
+    fn run_locked(
+        self,
+        output_dir: &Path,
+        store: &Store,
+        mode: RunMode,
+        actions: &[Action],
+        lock_name: &str,
+        started_at: u64,
+    ) -> Result<RunSummary, Error> {
+        let started = Instant::now();
+        let output_dir = output_dir.to_path_buf();
         let shards = match mode {
             RunMode::Reduce => Some(shard_count(&output_dir, &self.config.name)?),
             _ => None,
@@ -569,6 +584,7 @@ impl Pipeline {
             keep_tables,
             pending: Vec::new(),
             metadata,
+            stage_encoded: BTreeSet::new(),
             stage_dir: PathBuf::new(),
             stage_key: String::new(),
         };
@@ -607,6 +623,8 @@ impl Pipeline {
             config.name.clone(),
         );
         let mut published: Vec<(usize, PathBuf, StageOutcome)> = Vec::new();
+        // A reduce's per-sentence stages: each shard's folder, republished as its partitions.
+        let mut shard_files: Vec<ShardResult> = Vec::new();
         for (k, stage) in config.stages.iter().enumerate() {
             let stage_ref = StageRef {
                 name: &stage.name,
@@ -620,7 +638,13 @@ impl Pipeline {
             let stage_started = Instant::now();
             let (status, outcome) = match actions[k] {
                 Action::NotRun => ("not run", None),
-                Action::FromShards => ("merged", Some(runner.merge_shards(k, &mut context)?)),
+                Action::FromShards => {
+                    let (merged, shards) = runner.merge_shards(k, &mut context)?;
+                    for (shard, folder, outcome) in shards {
+                        shard_files.push((shard, folder, outcome));
+                    }
+                    ("merged", Some(merged))
+                }
                 Action::Compute => {
                     let (status, folder, outcome) = match &shard_corpora {
                         Some(sharded) if scope == Scope::PerSentence => {
@@ -667,7 +691,7 @@ impl Pipeline {
         }
         drop(progress);
         // The run's own files are made in the store too, then published with the stages'.
-        let run_files = store.run_files(&lock_name);
+        let run_files = store.run_files(lock_name);
         context.stage_dir = run_files.clone();
         context.stage_key = String::new();
         let manifest_path = match mode {
@@ -689,11 +713,7 @@ impl Pipeline {
                 let destination = match mode {
                     RunMode::Whole | RunMode::Reduce => output_dir.join(&file.name),
                     RunMode::Shard(shard) if per_sentence => {
-                        let stem = file.name.strip_suffix(".parquet").unwrap_or(&file.name);
-                        output_dir
-                            .join(stem)
-                            .join(shard.partition())
-                            .join("part-0.parquet")
+                        partition_path(&output_dir, &file.name, shard)
                     }
                     // Whole-data stages of a shard or prepare run stay in the store until the
                     // reduce publishes them.
@@ -702,6 +722,14 @@ impl Pipeline {
                 context
                     .pending
                     .push(PendingFile::link(&folder.join(&file.name), &destination)?);
+            }
+        }
+        for (shard, folder, outcome) in &shard_files {
+            for file in &outcome.files {
+                context.pending.push(PendingFile::link(
+                    &folder.join(&file.name),
+                    &partition_path(&output_dir, &file.name, *shard),
+                )?);
             }
         }
         manifest.inputs = context
@@ -733,6 +761,9 @@ impl Pipeline {
         }
         let tables = publish_all(publish)?;
         let _ = std::fs::remove_dir_all(&run_files);
+        if matches!(mode, RunMode::Whole | RunMode::Reduce) {
+            remove_stale_tables(&output_dir, &config, &plan, shards);
+        }
         if matches!(mode, RunMode::Whole | RunMode::Reduce) {
             for stage in &config.stages {
                 let stage_ref = StageRef {
@@ -939,6 +970,9 @@ enum Action {
     NotRun,
 }
 
+/// One shard's completed folder of a stage, and its record.
+type ShardResult = (Shard, PathBuf, StageOutcome);
+
 /// The parts of a run that computing one stage needs.
 struct Runner<'a> {
     config: &'a PipelineFile,
@@ -991,7 +1025,7 @@ impl Runner<'_> {
         Store::prepare(&folder).map_err(io_error)?;
         context.stage_dir = folder.clone();
         context.stage_key = key.clone();
-        let before: BTreeSet<(String, String)> = context.coverage.keys().cloned().collect();
+        context.stage_encoded.clear();
         let started = Instant::now();
         stage.kind.stage().run(&stage_ref, context)?;
         let seconds = started.elapsed().as_secs_f64();
@@ -1005,13 +1039,12 @@ impl Runner<'_> {
         }
         let files = stored_files(&folder, plan).map_err(io_error)?;
         let coverage = context
-            .coverage
+            .stage_encoded
             .iter()
-            .filter(|(key, _)| !before.contains(*key))
-            .map(|((input, model), coverage)| CoverageEntry {
+            .map(|key @ (input, model)| CoverageEntry {
                 input: input.clone(),
                 model: model.clone(),
-                coverage: coverage.clone(),
+                coverage: context.coverage[key].clone(),
             })
             .collect();
         let outcome = StageOutcome {
@@ -1056,7 +1089,11 @@ impl Runner<'_> {
 
     /// A reduce's per-sentence stage `k`: the artefacts of every shard, merged, and their
     /// vocabulary coverage added up.
-    fn merge_shards(&self, k: usize, context: &mut RunContext) -> Result<StageOutcome, Error> {
+    fn merge_shards(
+        &self,
+        k: usize,
+        context: &mut RunContext,
+    ) -> Result<(StageOutcome, Vec<ShardResult>), Error> {
         let stage = &self.config.stages[k];
         let count = self.shards.expect("a reduce knows its shards");
         let mut outcomes = Vec::new();
@@ -1086,7 +1123,7 @@ impl Runner<'_> {
                     .map_err(|e| missing(format!("cannot be read back ({e})")))?;
                 loaded.entry(provides.kind()).or_default().push(artefact);
             }
-            outcomes.push(outcome);
+            outcomes.push((shard, folder, outcome));
         }
         for (kind, parts) in loaded {
             let merged = snapshot::merge(kind, parts).map_err(|message| ShardsError {
@@ -1096,7 +1133,7 @@ impl Runner<'_> {
             context.artefacts.insert(&stage.name, merged);
         }
         let mut coverage: BTreeMap<(String, String), Coverage> = BTreeMap::new();
-        for entry in outcomes.iter().flat_map(|o| &o.coverage) {
+        for entry in outcomes.iter().flat_map(|(_, _, o)| &o.coverage) {
             coverage
                 .entry((entry.input.clone(), entry.model.clone()))
                 .or_default()
@@ -1105,20 +1142,21 @@ impl Runner<'_> {
         context.coverage.extend(coverage);
         // The rows of every shard's tables, added up, for the manifest.
         let mut files: Vec<StoredFile> = Vec::new();
-        for file in outcomes.iter().flat_map(|o| &o.files) {
+        for file in outcomes.iter().flat_map(|(_, _, o)| &o.files) {
             match files.iter_mut().find(|f| f.name == file.name) {
                 Some(known) => known.rows = known.rows.zip(file.rows).map(|(a, b)| a + b),
                 None => files.push(file.clone()),
             }
         }
-        Ok(StageOutcome {
+        let merged = StageOutcome {
             name: stage.name.clone(),
             kind: stage.kind.name().into(),
             key: self.keys[k].clone(),
-            seconds: outcomes.iter().map(|o| o.seconds).sum(),
+            seconds: outcomes.iter().map(|(_, _, o)| o.seconds).sum(),
             files,
             coverage: Vec::new(),
-        })
+        };
+        Ok((merged, outcomes))
     }
 
     /// Stage `k`'s key in shard `shard`.
@@ -1145,6 +1183,72 @@ impl Runner<'_> {
             )?;
         }
         Ok(())
+    }
+}
+
+/// `<output>/<stem>/shard=<i>/part-0.parquet`: a per-sentence table's partition.
+fn partition_path(output_dir: &Path, file: &str, shard: Shard) -> PathBuf {
+    let stem = file.strip_suffix(".parquet").unwrap_or(file);
+    output_dir
+        .join(stem)
+        .join(shard.partition())
+        .join("part-0.parquet")
+}
+
+/// After a whole run or a reduce, the per-sentence tables of the other layout, left by an
+/// earlier run into the same folder, which readers would otherwise take with the new ones: a
+/// whole run removes partition folders, a reduce of N shards the flat files and partitions of
+/// shards N and up.
+fn remove_stale_tables(
+    output_dir: &Path,
+    config: &PipelineFile,
+    plan: &[(String, StagePlan)],
+    shards: Option<usize>,
+) {
+    let per_sentence = config
+        .stages
+        .iter()
+        .zip(plan)
+        .filter(|(stage, _)| stage.kind.stage().scope() == Scope::PerSentence);
+    for (_, (_, stage_plan)) in per_sentence {
+        for (stem, _) in &stage_plan.tables {
+            let folder = output_dir.join(stem);
+            let stale: Vec<PathBuf> = match shards {
+                None => vec![folder],
+                Some(count) => {
+                    let mut stale = vec![output_dir.join(format!("{stem}.parquet"))];
+                    stale.extend(
+                        std::fs::read_dir(&folder)
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                            .filter(|entry| {
+                                entry
+                                    .file_name()
+                                    .to_str()
+                                    .and_then(|n| n.strip_prefix("shard="))
+                                    .and_then(|i| i.parse::<usize>().ok())
+                                    .is_some_and(|i| i >= count)
+                            })
+                            .map(|entry| entry.path()),
+                    );
+                    stale
+                }
+            };
+            for path in stale.into_iter().filter(|p| p.exists()) {
+                let removed = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
+                match removed {
+                    Ok(()) => tracing::info!("removed {} of an earlier run", path.display()),
+                    Err(e) => {
+                        tracing::warn!("cannot remove {} of an earlier run: {e}", path.display())
+                    }
+                }
+            }
+        }
     }
 }
 

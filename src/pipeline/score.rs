@@ -454,6 +454,13 @@ impl Stage for ScoreStage {
             if beta_method.is_some() {
                 snapshot::save(&part_betas, &unfinished, Some(corpus))?;
             }
+            // A part that could not be read back is replaced.
+            if folder.exists() {
+                std::fs::remove_dir_all(&folder).map_err(|source| OutputError::Io {
+                    path: folder.clone(),
+                    source,
+                })?;
+            }
             std::fs::rename(&unfinished, &folder).map_err(|source| OutputError::Io {
                 path: folder.clone(),
                 source,

@@ -114,9 +114,12 @@ pub fn save(
     let (batch, metadata): (RecordBatch, Vec<(&str, String)>) = match artefact {
         Artefact::Table(_) => return Ok(()),
         Artefact::Model(loaded) => {
+            // Absolute, so that a run from another working directory finds them.
+            let absolute =
+                |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
             let record = serde_json::json!({
-                "weights": loaded.weights,
-                "vocab": loaded.vocab.path(),
+                "weights": absolute(&loaded.weights),
+                "vocab": absolute(loaded.vocab.path()),
             });
             let path = file_of(folder, ArtefactKind::Model);
             let pending = crate::io::PendingFile::write(&path, record.to_string().as_bytes())?;

@@ -176,13 +176,20 @@ impl Store {
         Ok(Lock { _file: file })
     }
 
-    /// Removes the store of a run that failed before completing any stage, so that a refused
-    /// run leaves the output folder as it was.
-    pub fn remove_if_unused(&self) {
+    /// After a failed run that holds lock `lock`: when no stage has a folder yet, removes its
+    /// lock file and the store folder if nothing else (another shard's lock) is in it, so that a
+    /// refused run leaves the output folder as it was.
+    pub fn release_unused(&self, lock: &str) {
         if !self.root.join("stages").exists() {
-            // Best effort: what is left is empty lock files.
-            let _ = std::fs::remove_dir_all(&self.root);
+            // Best effort: what is left is an empty lock file, harmless.
+            let _ = std::fs::remove_file(self.root.join(format!("{lock}.lock")));
+            self.remove_if_empty();
         }
+    }
+
+    /// Removes the store folder when it is empty (made only by the output check).
+    pub fn remove_if_empty(&self) {
+        let _ = std::fs::remove_dir(&self.root);
     }
 
     /// Waits for the lock of one stage folder, which runs of several shards may share (they
