@@ -198,13 +198,17 @@ impl Manifest {
         }
         text += "stages:\n";
         for stage in &self.stages {
+            let took = if stage.status == "not run" {
+                String::new()
+            } else {
+                format!(" in {:.2} s", stage.seconds)
+            };
             text += &format!(
-                "  {} ({}, {}): {} in {:.2} s, key {}\n",
+                "  {} ({}, {}): {}{took}, key {}\n",
                 stage.name,
                 stage.kind,
                 stage.scope.replace('_', " "),
                 stage.status,
-                stage.seconds,
                 &stage.key[..stage.key.len().min(16)]
             );
             for (file, rows) in &stage.rows {
