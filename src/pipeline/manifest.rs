@@ -78,7 +78,7 @@ pub struct StageRecord {
 /// SHA-256 of files, each read once per run.
 #[derive(Debug, Default)]
 pub struct FileHashes {
-    hashes: HashMap<PathBuf, (u64, String)>,
+    hashes: HashMap<PathBuf, String>,
     /// In the order first hashed.
     pub records: Vec<FileRecord>,
 }
@@ -86,7 +86,7 @@ pub struct FileHashes {
 impl FileHashes {
     /// The file's SHA-256 (hex), recorded under `role` the first time.
     pub fn hash(&mut self, path: &Path, role: &str) -> Result<String, InputError> {
-        if let Some((_, hash)) = self.hashes.get(path) {
+        if let Some(hash) = self.hashes.get(path) {
             return Ok(hash.clone());
         }
         let read_error = |source| InputError::Read {
@@ -106,8 +106,7 @@ impl FileHashes {
             hasher.update(&buffer[..n]);
         }
         let hash = hex(&hasher.finalize());
-        self.hashes
-            .insert(path.to_path_buf(), (bytes, hash.clone()));
+        self.hashes.insert(path.to_path_buf(), hash.clone());
         self.records.push(FileRecord {
             path: path.to_path_buf(),
             role: role.to_string(),

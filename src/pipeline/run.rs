@@ -1069,13 +1069,7 @@ impl Runner<'_> {
         context: &mut RunContext,
     ) -> Result<(), super::SnapshotError> {
         let name = &self.config.stages[k].name;
-        for provides in &self.plan[k].1.provides {
-            if provides.kind() == ArtefactKind::Table && !context.keep_tables.contains(name) {
-                continue;
-            }
-            let corpus = provides.input().map(|input| &context.corpora[input]);
-            let table = folder.join(format!("{name}.parquet"));
-            let artefact = snapshot::load(provides.kind(), folder, &table, corpus)?;
+        for artefact in self.load_artefacts(k, folder, context)? {
             context.artefacts.insert(name, artefact);
         }
         for entry in &outcome.coverage {
@@ -1085,6 +1079,28 @@ impl Runner<'_> {
             );
         }
         Ok(())
+    }
+
+    /// What stage `k` provides, read back from its folder (its table only when a later stage
+    /// reads it), sentences matched against the run's corpora.
+    fn load_artefacts(
+        &self,
+        k: usize,
+        folder: &Path,
+        context: &RunContext,
+    ) -> Result<Vec<Artefact>, super::SnapshotError> {
+        let name = &self.config.stages[k].name;
+        let table = folder.join(format!("{name}.parquet"));
+        self.plan[k]
+            .1
+            .provides
+            .iter()
+            .filter(|p| p.kind() != ArtefactKind::Table || context.keep_tables.contains(name))
+            .map(|provides| {
+                let corpus = provides.input().map(|input| &context.corpora[input]);
+                snapshot::load(provides.kind(), folder, &table, corpus)
+            })
+            .collect()
     }
 
     /// A reduce's per-sentence stage `k`: the artefacts of every shard, merged, and their
@@ -1100,7 +1116,7 @@ impl Runner<'_> {
         let mut loaded: BTreeMap<ArtefactKind, Vec<Artefact>> = BTreeMap::new();
         for index in 0..count {
             let shard = Shard { index, count };
-            let key = &self.shard_key(k, shard);
+            let key = &self.shard_keys[index][k];
             let folder = self.store.stage_folder(&stage.name, key);
             let missing = |message: String| ShardsError {
                 output: context.output_dir.clone(),
@@ -1111,17 +1127,11 @@ impl Runner<'_> {
             };
             let outcome = Store::completed(&folder, key)
                 .ok_or_else(|| missing(format!("is not complete in {}", folder.display())))?;
-            for provides in &self.plan[k].1.provides {
-                if provides.kind() == ArtefactKind::Table
-                    && !context.keep_tables.contains(&stage.name)
-                {
-                    continue;
-                }
-                let corpus = provides.input().map(|input| &context.corpora[input]);
-                let table = folder.join(format!("{}.parquet", stage.name));
-                let artefact = snapshot::load(provides.kind(), &folder, &table, corpus)
-                    .map_err(|e| missing(format!("cannot be read back ({e})")))?;
-                loaded.entry(provides.kind()).or_default().push(artefact);
+            let artefacts = self
+                .load_artefacts(k, &folder, context)
+                .map_err(|e| missing(format!("cannot be read back ({e})")))?;
+            for artefact in artefacts {
+                loaded.entry(artefact.kind()).or_default().push(artefact);
             }
             outcomes.push((shard, folder, outcome));
         }
@@ -1157,11 +1167,6 @@ impl Runner<'_> {
             coverage: Vec::new(),
         };
         Ok((merged, outcomes))
-    }
-
-    /// Stage `k`'s key in shard `shard`.
-    fn shard_key(&self, k: usize, shard: Shard) -> String {
-        self.shard_keys[shard.index][k].clone()
     }
 
     /// Hashes, for the manifest, the files of the models stage `k` provides (trained ones).
