@@ -346,14 +346,34 @@ impl<S: DeserializeOwned + NamedStage> PipelineConfig<S> {
     /// Reads a pipeline file, applies `--set` overrides (`key.path=value`, value in YAML) and
     /// resolves relative paths.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_yaml(path, &bytes, overrides)
+    }
+
+    /// [`load`](Self::load) from the file's bytes; `path` names it in errors and relative paths
+    /// resolve against its folder.
+    pub fn from_yaml(path: &Path, bytes: &[u8], overrides: &[String]) -> Result<Self, ConfigError> {
+        let bytes = bytes.strip_prefix(crate::data::BOM).unwrap_or(bytes);
+        let text = std::str::from_utf8(bytes).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "invalid UTF-8 on line {}",
+                    1 + bytes[..e.valid_up_to()]
+                        .iter()
+                        .filter(|&&b| b == b'\n')
+                        .count()
+                ),
+            ),
+        })?;
         let mut config: PipelineConfig<S> =
-            serde_saphyr::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
+            serde_saphyr::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
         let mut tree: serde_json::Value =
-            serde_saphyr::from_str(&text).map_err(|e| yaml_error(path, &text, &e))?;
+            serde_saphyr::from_str(text).map_err(|e| yaml_error(path, text, &e))?;
         if !overrides.is_empty() {
             for assignment in overrides {
                 apply_override(&mut tree, assignment)?;
@@ -366,7 +386,7 @@ impl<S: DeserializeOwned + NamedStage> PipelineConfig<S> {
         config.tree = tree;
         config.overrides = overrides.to_vec();
         let names: Vec<&str> = config.stages.iter().map(NamedStage::name).collect();
-        config.origins = Origins::read(path, &text, overrides, &names);
+        config.origins = Origins::read(path, text, overrides, &names);
         config.resolve_paths(path.parent().unwrap_or(Path::new("")));
         Ok(config)
     }

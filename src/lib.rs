@@ -36,6 +36,7 @@ pub mod attribution;
 pub mod config;
 pub mod data;
 mod error;
+pub mod fuzz;
 pub mod io;
 pub mod model;
 pub mod numeric;

@@ -162,6 +162,8 @@ enum SpanChoice {
     All,
     /// Every single token.
     Unigrams,
+    /// The whole sentence as one span.
+    Sentence,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -404,6 +406,7 @@ fn score(args: ScoreArgs) -> anyhow::Result<()> {
         spans: match args.spans {
             SpanChoice::All => SpanSet::All,
             SpanChoice::Unigrams => SpanSet::Unigrams,
+            SpanChoice::Sentence => SpanSet::Sentence,
         },
         max_len: args.max_len,
         methods,

@@ -7,9 +7,10 @@ use std::time::Instant;
 use crate::Error;
 use crate::attribution::{MethodConfig, SpanSet, Target, attribute_in_chunks, build_methods};
 use crate::config::ConfigError;
-use crate::data::read_token_jsonl;
+use crate::data::TokenJsonl;
 use crate::io::{ParquetTableWriter, ScoreRecord, ScoresBuilder, check_writable, scores_schema};
-use crate::model::{LstmClassifier, Vocabulary};
+use crate::model::{Coverage, LstmClassifier, Vocabulary};
+use crate::pipeline::BATCH_SENTENCES;
 
 /// What to score and where to write it.
 #[derive(Debug, Clone)]
@@ -57,29 +58,11 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
                 message,
             }
         })?;
-    let sentences = read_token_jsonl(&job.input)?;
-    if sentences.is_empty() {
-        tracing::warn!(
-            "{} has no sentences: the table will be empty",
-            job.input.display()
-        );
-    }
-    let encoded = vocab.encode(
-        sentences.iter().map(|s| (s.line, s.tokens.as_slice())),
-        &job.input,
-    )?;
-    tracing::info!(
-        "{} with the vocabulary {}: {}",
-        job.input.display(),
-        job.vocab.display(),
-        encoded.coverage.describe()
-    );
     let names: Vec<(Option<String>, String)> = methods
         .iter()
         .map(|(m, target)| (m.variant(), target.to_string()))
         .collect();
     tracing::info!(
-        sentences = sentences.len(),
         hidden = model.hidden_size(),
         classes = model.num_classes(),
         methods = methods
@@ -91,7 +74,7 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
             })
             .collect::<Vec<_>>()
             .join(", "),
-        "scoring {}",
+        "scoring {} in batches of {BATCH_SENTENCES} sentences",
         job.input.display()
     );
 
@@ -111,20 +94,16 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         &[
             ("methods", method_list),
             ("model", job.model.display().to_string()),
-            ("tokens", encoded.coverage.tokens.to_string()),
-            (
-                "unknown_tokens",
-                encoded.coverage.unknown_tokens().to_string(),
-            ),
         ],
     )?;
     let mut builder = ScoresBuilder::default();
     let mut summary = ScoreSummary {
-        sentences: sentences.len(),
+        sentences: 0,
         rows: 0,
         max_delta: None,
         seconds: 0.0,
     };
+    let mut coverage = Coverage::default();
     let calls: Vec<(&dyn crate::attribution::Attribution, Target)> =
         methods.iter().map(|(m, t)| (m.as_ref(), *t)).collect();
     let spans_of = |_: usize, ids: &[usize]| {
@@ -132,33 +111,62 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         spans.retain(|s| job.max_len.is_none_or(|max| s.len() <= max));
         spans
     };
-    attribute_in_chunks(&calls, &encoded.ids, spans_of, |results| {
-        for result in results {
-            let sentence = &sentences[result.sentence];
-            let (method, _) = &methods[result.method];
-            let (variant, target) = &names[result.method];
-            for score in &result.spans {
-                if let Some(delta) = score.delta {
-                    summary.max_delta = Some(summary.max_delta.unwrap_or(0.0).max(delta.abs()));
-                }
-                builder.append(ScoreRecord {
-                    sentence_id: &sentence.id,
-                    dataset: &dataset,
-                    split: None,
-                    tokens: &sentence.tokens,
-                    fine_label: None,
-                    polarity: None,
-                    method: method.method(),
-                    variant: variant.as_deref(),
-                    target,
-                    score,
-                });
-            }
+    let mut lines = TokenJsonl::new(&job.input, crate::data::open(&job.input)?);
+    loop {
+        let sentences = (&mut lines)
+            .take(BATCH_SENTENCES)
+            .collect::<Result<Vec<_>, _>>()?;
+        if sentences.is_empty() {
+            break;
         }
-        summary.rows += builder.len();
-        writer.write(&builder.finish()?)?;
-        Ok::<(), Error>(())
-    })?;
+        summary.sentences += sentences.len();
+        let encoded = vocab.encode(
+            sentences.iter().map(|s| (s.line, s.tokens.as_slice())),
+            &job.input,
+        )?;
+        coverage.add(&encoded.coverage);
+        attribute_in_chunks(&calls, &encoded.ids, spans_of, |results| {
+            for result in results {
+                let sentence = &sentences[result.sentence];
+                let (method, _) = &methods[result.method];
+                let (variant, target) = &names[result.method];
+                for score in &result.spans {
+                    if let Some(delta) = score.delta {
+                        summary.max_delta = Some(summary.max_delta.unwrap_or(0.0).max(delta.abs()));
+                    }
+                    builder.append(ScoreRecord {
+                        sentence_id: &sentence.id,
+                        dataset: &dataset,
+                        split: None,
+                        tokens: &sentence.tokens,
+                        fine_label: None,
+                        polarity: None,
+                        method: method.method(),
+                        variant: variant.as_deref(),
+                        target,
+                        score,
+                    });
+                }
+            }
+            summary.rows += builder.len();
+            writer.write(&builder.finish()?)?;
+            Ok::<(), Error>(())
+        })?;
+    }
+    if summary.sentences == 0 {
+        tracing::warn!(
+            "{} has no sentences: the table will be empty",
+            job.input.display()
+        );
+    }
+    tracing::info!(
+        "{} with the vocabulary {}: {}",
+        job.input.display(),
+        job.vocab.display(),
+        coverage.describe()
+    );
+    writer.add_metadata("tokens", coverage.tokens.to_string());
+    writer.add_metadata("unknown_tokens", coverage.unknown_tokens().to_string());
     writer.commit()?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

@@ -70,6 +70,8 @@ pub enum SpanSet {
     All,
     /// Every single token.
     Unigrams,
+    /// The whole sentence as one span: what the model's output owes to the sentence as a whole.
+    Sentence,
 }
 
 impl SpanSet {
@@ -80,6 +82,7 @@ impl SpanSet {
                 .flat_map(|start| (start + 1..=len).map(move |end| Span::new(start, end)))
                 .collect(),
             SpanSet::Unigrams => (0..len).map(|t| Span::new(t, t + 1)).collect(),
+            SpanSet::Sentence => vec![Span::new(0, len)],
         }
     }
 }

@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::yelp::{YelpOptions, read_yelp_polarity};
-use super::{InputError, Polarity, SstTree, read_sst_trees, read_token_jsonl};
+use std::fs::File;
+use std::io::BufReader;
+
+use super::yelp::{YelpOptions, YelpReviews};
+use super::{InputError, Polarity, SstTree, TokenJsonl};
 
 /// One sentence (or review) of a corpus.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,63 +61,117 @@ impl Corpus {
         format: Format,
         split: Option<&str>,
     ) -> Result<Self, InputError> {
-        let id = |line: usize| match split {
-            Some(split) => format!("{split}-{line}"),
-            None => line.to_string(),
-        };
-        let (sentences, trees) = match format {
-            Format::SstTrees => {
-                let trees = read_sst_trees(path)?;
-                let sentences = trees
-                    .iter()
-                    .map(|tree| {
-                        let fine = tree.root().label;
-                        Sentence {
-                            id: id(tree.line),
-                            line: tree.line,
-                            tokens: tree.tokens.clone(),
-                            label: binary_label(fine),
-                            fine_label: Some(fine),
-                        }
-                    })
-                    .collect();
-                (sentences, Some(trees))
-            }
-            Format::YelpPolarity(options) => {
-                let mut sentences = Vec::new();
-                read_yelp_polarity(path, options, |review| {
-                    sentences.push(Sentence {
-                        id: id(review.line),
-                        line: review.line,
-                        tokens: review.tokens,
-                        label: Some(review.label),
-                        fine_label: None,
-                    });
-                    Ok(())
-                })?;
-                (sentences, None)
-            }
-            Format::TokenJsonl => {
-                let sentences = read_token_jsonl(path)?
-                    .into_iter()
-                    .map(|s| Sentence {
-                        id: s.id,
-                        line: s.line,
-                        tokens: s.tokens,
-                        label: s.label,
-                        fine_label: None,
-                    })
-                    .collect();
-                (sentences, None)
-            }
-        };
-        Ok(Self {
+        let mut corpus = Self::empty(name, path, split);
+        let mut trees = Vec::new();
+        for read in sentences(path, format, split)? {
+            let (sentence, tree) = read?;
+            corpus.sentences.push(sentence);
+            trees.extend(tree);
+        }
+        if format == Format::SstTrees {
+            corpus.trees = Some(trees);
+        }
+        Ok(corpus)
+    }
+
+    /// A corpus of no sentences yet, to be filled from [`sentences`].
+    pub fn empty(name: &str, path: &Path, split: Option<&str>) -> Self {
+        Self {
             name: name.to_string(),
             path: path.to_path_buf(),
             split: split.map(str::to_string),
-            sentences,
-            trees,
-        })
+            sentences: Vec::new(),
+            trees: None,
+        }
+    }
+
+    /// Adds a sentence read by [`sentences`], with its tree when it has one.
+    pub fn push(&mut self, sentence: Sentence, tree: Option<SstTree>) {
+        self.sentences.push(sentence);
+        if let Some(tree) = tree {
+            self.trees.get_or_insert_with(Vec::new).push(tree);
+        }
+    }
+}
+
+/// The sentences of a file one at a time, as [`Corpus::read`] keeps them, with the parse tree
+/// when the format has one: for streaming a corpus larger than memory.
+pub fn sentences(
+    path: &Path,
+    format: Format,
+    split: Option<&str>,
+) -> Result<Sentences, InputError> {
+    let file = super::open(path)?;
+    let reader = match format {
+        Format::SstTrees => Reader::Sst(Box::new(super::sst_trees(path, file))),
+        Format::YelpPolarity(options) => Reader::Yelp(YelpReviews::new(path, file, options)),
+        Format::TokenJsonl => Reader::Jsonl(TokenJsonl::new(path, file)),
+    };
+    Ok(Sentences {
+        reader,
+        split: split.map(str::to_string),
+    })
+}
+
+/// The iterator of [`sentences`].
+pub struct Sentences {
+    reader: Reader,
+    split: Option<String>,
+}
+
+enum Reader {
+    Sst(Box<dyn Iterator<Item = Result<SstTree, InputError>>>),
+    Yelp(YelpReviews<BufReader<File>>),
+    Jsonl(TokenJsonl<BufReader<File>>),
+}
+
+impl Sentences {
+    fn id(&self, line: usize) -> String {
+        match &self.split {
+            Some(split) => format!("{split}-{line}"),
+            None => line.to_string(),
+        }
+    }
+}
+
+impl Iterator for Sentences {
+    type Item = Result<(Sentence, Option<SstTree>), InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let read = match &mut self.reader {
+            Reader::Sst(trees) => trees.next()?.map(|tree| {
+                let fine = tree.root().label;
+                let sentence = Sentence {
+                    id: self.id(tree.line),
+                    line: tree.line,
+                    tokens: tree.tokens.clone(),
+                    label: binary_label(fine),
+                    fine_label: Some(fine),
+                };
+                (sentence, Some(tree))
+            }),
+            Reader::Yelp(reviews) => reviews.next()?.map(|review| {
+                let sentence = Sentence {
+                    id: self.id(review.line),
+                    line: review.line,
+                    tokens: review.tokens,
+                    label: Some(review.label),
+                    fine_label: None,
+                };
+                (sentence, None)
+            }),
+            Reader::Jsonl(lines) => lines.next()?.map(|s| {
+                let sentence = Sentence {
+                    id: s.id,
+                    line: s.line,
+                    tokens: s.tokens,
+                    label: s.label,
+                    fine_label: None,
+                };
+                (sentence, None)
+            }),
+        };
+        Some(read)
     }
 }
 

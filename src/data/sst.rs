@@ -1,5 +1,6 @@
 //! Stanford Sentiment Treebank trees in PTB format: `(3 (2 It) (4 (2 's) (4 good)))`, one per line.
 
+use std::io::BufRead;
 use std::path::Path;
 
 use super::InputError;
@@ -66,25 +67,52 @@ impl SstTree {
 /// since three training leaves contain U+00A0. Any defect is an error naming the file, the line and
 /// the column.
 pub fn read_sst_trees(path: &Path) -> Result<Vec<SstTree>, InputError> {
-    super::read_lines(path, "tree")?
-        .into_iter()
-        .map(|(line, text)| {
-            parse_tree(&text, line).map_err(|(column, message)| {
-                InputError::invalid(path, line, "tree", format!("column {column}: {message}"))
-            })
-        })
-        .collect()
+    sst_trees(path, super::open(path)?).collect()
 }
+
+/// The trees of SST text read from `reader` one line at a time; `path` names it in errors.
+pub fn sst_trees<R: BufRead>(
+    path: &Path,
+    reader: R,
+) -> impl Iterator<Item = Result<SstTree, InputError>> + use<R> {
+    let owned = path.to_path_buf();
+    super::TextLines::new(path, reader, "tree").map(move |line| {
+        let (line, text) = line?;
+        let tree = parse_tree(&text, line).map_err(|(column, message)| {
+            InputError::invalid(&owned, line, "tree", format!("column {column}: {message}"))
+        })?;
+        let covered: usize = tree.nodes.iter().map(|n| n.end - n.start).sum();
+        if covered > MAX_CONSTITUENT_TOKENS {
+            return Err(InputError::invalid(
+                &owned,
+                line,
+                "tree",
+                format!(
+                    "its {} constituents cover {covered} tokens in all, over the limit of {MAX_CONSTITUENT_TOKENS} (each constituent's phrase is written out): a tree of {} tokens nested {} deep",
+                    tree.nodes.len(),
+                    tree.tokens.len(),
+                    tree.nodes.iter().map(|n| n.depth).max().unwrap_or(0)
+                ),
+            ));
+        }
+        Ok(tree)
+    })
+}
+
+/// The most tokens the constituents of one tree may cover together: over 10,000 times the most
+/// an SST tree covers (835). A balanced tree of 100,000 tokens covers 1.8 million; one of as many
+/// tokens branching one way, 5 billion, more than the constituents table could hold in memory.
+pub const MAX_CONSTITUENT_TOKENS: usize = 10_000_000;
 
 /// Parses one line; errors carry the 1-based column.
 fn parse_tree(text: &str, line: usize) -> Result<SstTree, (usize, String)> {
     let mut parser = Parser {
-        text: text.trim_end_matches('\r'),
+        text,
         pos: 0,
         tokens: Vec::new(),
         nodes: Vec::new(),
     };
-    parser.node(None, 0)?;
+    parser.tree()?;
     parser.skip_spaces();
     if parser.pos < parser.text.len() {
         return Err((parser.pos + 1, "text after the end of the tree".into()));
@@ -132,34 +160,37 @@ impl Parser<'_> {
         }
     }
 
-    /// `(label word)` or `(label node node)`; returns the node's index.
-    fn node(&mut self, parent: Option<usize>, depth: usize) -> Result<usize, (usize, String)> {
-        self.expect(b'(')?;
-        let label_at = self.pos + 1;
-        let label = match self.text.as_bytes().get(self.pos..self.pos + 2) {
-            Some([digit @ b'0'..=b'4', b' ']) => digit - b'0',
-            _ => return Err((label_at, "expected a label 0-4 followed by a space".into())),
-        };
-        self.pos += 2;
-        let id = self.nodes.len();
-        self.nodes.push(Node {
-            start: self.tokens.len(),
-            end: self.tokens.len(),
-            label,
-            depth,
-            parent,
-            children: Vec::new(),
-        });
-        self.skip_spaces();
-        if self.peek() == Some(b'(') {
-            let left = self.node(Some(id), depth + 1)?;
-            let right = self.node(Some(id), depth + 1)?;
-            self.nodes[id].children = vec![left, right];
+    /// `(label word)` or `(label node node)`, nested to any depth: the open nodes are kept on a
+    /// stack of their own, so a tree of 100,000 tokens branching one way does not overflow the
+    /// call stack.
+    fn tree(&mut self) -> Result<(), (usize, String)> {
+        let mut open: Vec<usize> = Vec::new();
+        loop {
+            self.expect(b'(')?;
+            let label_at = self.pos + 1;
+            let label = match self.text.as_bytes().get(self.pos..self.pos + 2) {
+                Some([digit @ b'0'..=b'4', b' ']) => digit - b'0',
+                _ => return Err((label_at, "expected a label 0-4 followed by a space".into())),
+            };
+            self.pos += 2;
+            let id = self.nodes.len();
+            let parent = open.last().copied();
+            self.nodes.push(Node {
+                start: self.tokens.len(),
+                end: self.tokens.len(),
+                label,
+                depth: open.len(),
+                parent,
+                children: Vec::new(),
+            });
+            if let Some(parent) = parent {
+                self.nodes[parent].children.push(id);
+            }
             self.skip_spaces();
             if self.peek() == Some(b'(') {
-                return Err((self.pos + 1, "a node with more than two children".into()));
+                open.push(id);
+                continue;
             }
-        } else {
             let start = self.pos;
             while let Some(b) = self.peek() {
                 if b == b')' || b == b'(' || b == b' ' {
@@ -171,10 +202,25 @@ impl Parser<'_> {
                 return Err((start + 1, "expected a word".into()));
             }
             self.tokens.push(self.text[start..self.pos].to_string());
+            self.expect(b')')?;
+            self.nodes[id].end = self.tokens.len();
+            // Close every open node that now has both children.
+            while let Some(&top) = open.last() {
+                if self.nodes[top].children.len() < 2 {
+                    break;
+                }
+                self.skip_spaces();
+                if self.peek() == Some(b'(') {
+                    return Err((self.pos + 1, "a node with more than two children".into()));
+                }
+                self.expect(b')')?;
+                self.nodes[top].end = self.tokens.len();
+                open.pop();
+            }
+            if open.is_empty() {
+                return Ok(());
+            }
         }
-        self.expect(b')')?;
-        self.nodes[id].end = self.tokens.len();
-        Ok(id)
     }
 }
 

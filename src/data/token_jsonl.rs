@@ -1,6 +1,8 @@
 //! Pre-tokenised sentences, one JSON object per line: `{"id": "...", "tokens": ["..."], "label": 1}`.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -23,12 +25,31 @@ pub struct TokenSentence {
 /// of non-empty strings, `label` an optional integer. Unknown fields are errors, so a misspelt
 /// field is not silently ignored.
 pub fn read_token_jsonl(path: &Path) -> Result<Vec<TokenSentence>, InputError> {
-    let mut sentences = Vec::new();
-    let mut seen = std::collections::HashMap::new();
-    for (line, text) in super::read_lines(path, "line")? {
+    TokenJsonl::new(path, super::open(path)?).collect()
+}
+
+/// The sentences of token JSONL read from `reader` one line at a time, as
+/// [`read_token_jsonl`] checks them. Only the ids seen so far are kept, to refuse a repeated one.
+pub struct TokenJsonl<R> {
+    path: PathBuf,
+    lines: super::TextLines<R>,
+    seen: HashMap<String, usize>,
+}
+
+impl<R: BufRead> TokenJsonl<R> {
+    pub fn new(path: &Path, reader: R) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            lines: super::TextLines::new(path, reader, "line"),
+            seen: HashMap::new(),
+        }
+    }
+
+    fn parse(&mut self, line: usize, text: &str) -> Result<TokenSentence, InputError> {
+        let path = &self.path;
         let invalid =
             |field: &str, message: String| InputError::invalid(path, line, field, message);
-        let value: Value = serde_json::from_str(&text)
+        let value: Value = serde_json::from_str(text)
             .map_err(|e| invalid("line", format!("invalid JSON: {e}")))?;
         let Value::Object(object) = value else {
             return Err(invalid("line", "expected a JSON object".into()));
@@ -73,20 +94,31 @@ pub fn read_token_jsonl(path: &Path) -> Result<Vec<TokenSentence>, InputError> {
             Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
             Some(_) => return Err(invalid("label", "expected an integer".into())),
         };
-        if let Some(first) = seen.insert(id.clone(), line) {
+        if let Some(first) = self.seen.insert(id.clone(), line) {
             return Err(invalid(
                 "id",
                 format!("`{id}` already used on line {first}"),
             ));
         }
-        sentences.push(TokenSentence {
+        Ok(TokenSentence {
             line,
             id,
             tokens,
             label,
-        });
+        })
     }
-    Ok(sentences)
+}
+
+impl<R: BufRead> Iterator for TokenJsonl<R> {
+    type Item = Result<TokenSentence, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (line, text) = match self.lines.next()? {
+            Ok(line) => line,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.parse(line, &text))
+    }
 }
 
 #[cfg(test)]

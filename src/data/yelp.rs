@@ -1,8 +1,8 @@
 //! Yelp reviews in Zhang et al.'s polarity CSV format: `"label","text"`, no header, label 1 negative
 //! and 2 positive, `""` for a quote inside a field and the two characters `\n` for a newline.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 
 use super::InputError;
 
@@ -43,55 +43,85 @@ pub fn read_yelp_polarity(
     options: YelpOptions,
     mut each: impl FnMut(Review) -> Result<(), InputError>,
 ) -> Result<usize, InputError> {
-    let file = std::fs::File::open(path).map_err(|source| InputError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut rows = CsvRows {
-        path,
-        reader: BufReader::new(file),
-        line: 0,
-        buffer: Vec::new(),
-    };
-    let mut count = 0;
-    while let Some((line, fields)) = rows.next_row()? {
-        count += 1;
-        let invalid =
-            |field: &str, message: String| InputError::invalid(path, line, field, message);
-        let [label, text] = fields.as_slice() else {
-            return Err(invalid(
-                "row",
-                format!("expected 2 columns (label, text), found {}", fields.len()),
-            ));
-        };
-        let label = match label.trim() {
-            "1" => 0,
-            "2" => 1,
-            other => {
-                return Err(invalid(
-                    "label",
-                    format!("expected 1 (negative) or 2 (positive), found `{other}`"),
-                ));
-            }
-        };
-        let text = text.replace("\\n", " ");
-        if options
-            .max_tokens
-            .is_some_and(|max| text.split_whitespace().count() > max)
-        {
-            continue;
-        }
-        let tokens = tokenize(&text, options.tokenizer);
-        if tokens.is_empty() {
-            return Err(invalid("text", "no tokens".into()));
-        }
-        each(Review {
-            line,
-            label,
-            tokens,
-        })?;
+    let mut reviews = YelpReviews::new(path, super::open(path)?, options);
+    for review in &mut reviews {
+        each(review?)?;
     }
-    Ok(count)
+    Ok(reviews.rows)
+}
+
+/// The reviews of Zhang CSV read from `reader` one row at a time, those `options` keep.
+pub struct YelpReviews<R> {
+    rows: usize,
+    csv: CsvRows<R>,
+    options: YelpOptions,
+}
+
+impl<R: BufRead> YelpReviews<R> {
+    pub fn new(path: &Path, reader: R, options: YelpOptions) -> Self {
+        Self {
+            rows: 0,
+            csv: CsvRows {
+                path: path.to_path_buf(),
+                reader,
+                line: 0,
+                buffer: Vec::new(),
+            },
+            options,
+        }
+    }
+
+    /// The next review kept, `None` at the end of the file.
+    fn next_review(&mut self) -> Result<Option<Review>, InputError> {
+        while let Some((line, fields)) = self.csv.next_row()? {
+            self.rows += 1;
+            let path = &self.csv.path;
+            let invalid =
+                |field: &str, message: String| InputError::invalid(path, line, field, message);
+            let [label, text] = fields.as_slice() else {
+                return Err(invalid(
+                    "row",
+                    format!("expected 2 columns (label, text), found {}", fields.len()),
+                ));
+            };
+            let label = match label.trim() {
+                "1" => 0,
+                "2" => 1,
+                other => {
+                    return Err(invalid(
+                        "label",
+                        format!("expected 1 (negative) or 2 (positive), found `{other}`"),
+                    ));
+                }
+            };
+            let text = text.replace("\\n", " ");
+            if self
+                .options
+                .max_tokens
+                .is_some_and(|max| text.split_whitespace().count() > max)
+            {
+                continue;
+            }
+            let tokens = tokenize(&text, self.options.tokenizer);
+            if tokens.is_empty() {
+                return Err(invalid("text", "no tokens".into()));
+            }
+            return Ok(Some(Review {
+                line,
+                label,
+                tokens,
+            }));
+        }
+        Ok(None)
+    }
+}
+
+impl<R: BufRead> Iterator for YelpReviews<R> {
+    type Item = Result<Review, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_review().transpose()
+    }
 }
 
 /// Tokenises review text (already with `\n` escapes replaced).
@@ -152,14 +182,14 @@ fn split_ptb_word(word: &str, tokens: &mut Vec<String>) {
 }
 
 /// RFC 4180 rows: fields optionally double-quoted, `""` inside quotes, CRLF or LF line ends.
-struct CsvRows<'a, B> {
-    path: &'a Path,
+struct CsvRows<B> {
+    path: PathBuf,
     reader: B,
     line: usize,
     buffer: Vec<u8>,
 }
 
-impl<B: BufRead> CsvRows<'_, B> {
+impl<B: BufRead> CsvRows<B> {
     /// The next non-empty row with the line it starts on.
     fn next_row(&mut self) -> Result<Option<(usize, Vec<String>)>, InputError> {
         loop {
@@ -183,7 +213,7 @@ impl<B: BufRead> CsvRows<'_, B> {
                         // A quoted field continues on the next line.
                         let Some(next) = self.next_line()? else {
                             return Err(InputError::invalid(
-                                self.path,
+                                &self.path,
                                 first_line,
                                 format!("column {}", fields.len() + 1),
                                 "quoted field not closed before the end of the file",
@@ -219,7 +249,7 @@ impl<B: BufRead> CsvRows<'_, B> {
                     field_was_quoted = true;
                 } else if field_was_quoted {
                     return Err(InputError::invalid(
-                        self.path,
+                        &self.path,
                         self.line,
                         format!("column {}", fields.len() + 1),
                         format!("unexpected `{c}` after a closing quote"),
@@ -238,7 +268,7 @@ impl<B: BufRead> CsvRows<'_, B> {
             .reader
             .read_until(b'\n', &mut self.buffer)
             .map_err(|source| InputError::Read {
-                path: self.path.to_path_buf(),
+                path: self.path.clone(),
                 source,
             })?;
         if read == 0 {
@@ -248,10 +278,14 @@ impl<B: BufRead> CsvRows<'_, B> {
         while matches!(self.buffer.last(), Some(b'\n' | b'\r')) {
             self.buffer.pop();
         }
-        match std::str::from_utf8(&self.buffer) {
+        let mut bytes = self.buffer.as_slice();
+        if self.line == 1 {
+            bytes = bytes.strip_prefix(super::BOM).unwrap_or(bytes);
+        }
+        match std::str::from_utf8(bytes) {
             Ok(text) => Ok(Some(text.to_string())),
             Err(e) => Err(InputError::invalid(
-                self.path,
+                &self.path,
                 self.line,
                 "text",
                 format!("invalid UTF-8 at byte {}", e.valid_up_to()),

@@ -141,6 +141,15 @@ impl ParquetTableWriter {
             })
     }
 
+    /// Adds a key-value pair to the file's metadata, for what is known only once every row is
+    /// written.
+    pub fn add_metadata(&mut self, key: &str, value: String) {
+        self.writer
+            .as_mut()
+            .expect("writer is present until finished")
+            .append_key_value_metadata(KeyValue::new(key.to_string(), value));
+    }
+
     /// Finishes the file and renames it into place.
     pub fn commit(self) -> Result<(), OutputError> {
         publish_all(vec![self.finish()?]).map(|_| ())

@@ -31,7 +31,13 @@ impl<R: Real> LstmClassifier<R> {
             path: path.to_path_buf(),
             source,
         })?;
-        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| ModelError::Format {
+        Self::from_safetensors(path, &bytes)
+    }
+
+    /// [`load`](Self::load) from the file's bytes; `path` names it in errors. Every size and
+    /// offset is checked against the bytes present before anything is allocated.
+    pub fn from_safetensors(path: &Path, bytes: &[u8]) -> Result<Self, ModelError> {
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Format {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;

@@ -45,12 +45,18 @@ pub struct UnknownToken {
 impl Vocabulary {
     /// Reads a JSON list of strings; duplicate tokens are an error because lookups would be ambiguous.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::from_json(path, &bytes)
+    }
+
+    /// [`load`](Self::load) from the file's bytes; `path` names it in errors.
+    pub fn from_json(path: &Path, bytes: &[u8]) -> Result<Self, ModelError> {
+        let bytes = bytes.strip_prefix(crate::data::BOM).unwrap_or(bytes);
         let tokens: Vec<String> =
-            serde_json::from_str(&text).map_err(|e| ModelError::Vocabulary {
+            serde_json::from_slice(bytes).map_err(|e| ModelError::Vocabulary {
                 path: path.to_path_buf(),
                 message: format!("expected a JSON list of strings: {e}"),
             })?;

@@ -89,23 +89,10 @@ impl FileHashes {
         if let Some(hash) = self.hashes.get(path) {
             return Ok(hash.clone());
         }
-        let read_error = |source| InputError::Read {
+        let (hash, bytes) = sha256_file(path).map_err(|source| InputError::Read {
             path: path.to_path_buf(),
             source,
-        };
-        let mut file = std::fs::File::open(path).map_err(read_error)?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        let mut bytes = 0u64;
-        loop {
-            let n = file.read(&mut buffer).map_err(read_error)?;
-            if n == 0 {
-                break;
-            }
-            bytes += n as u64;
-            hasher.update(&buffer[..n]);
-        }
-        let hash = hex(&hasher.finalize());
+        })?;
         self.hashes.insert(path.to_path_buf(), hash.clone());
         self.records.push(FileRecord {
             path: path.to_path_buf(),
@@ -115,6 +102,23 @@ impl FileHashes {
         });
         Ok(hash)
     }
+}
+
+/// A file's SHA-256 (hex) and size, read in blocks.
+pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buffer[..n]);
+    }
+    Ok((hex(&hasher.finalize()), bytes))
 }
 
 /// Lower-case hex digits.

@@ -24,6 +24,7 @@ mod shard;
 mod similar_phrases;
 pub(crate) mod snapshot;
 mod store;
+mod stream;
 mod train_logreg;
 mod train_lstm;
 mod unigram_correlation;
@@ -47,6 +48,7 @@ pub use shard::{RunMode, Scope, Shard};
 pub use similar_phrases::{Query, SimilarPhrasesStage};
 pub use snapshot::SnapshotError;
 pub use store::{LockError, STORE_DIR};
+pub use stream::{BATCH_SENTENCES, StreamedInput};
 pub use train_logreg::TrainLogregStage;
 pub use train_lstm::TrainLstmStage;
 pub use unigram_correlation::UnigramCorrelationStage;
@@ -74,6 +76,12 @@ pub trait Stage: fmt::Debug {
     /// needs every sentence; all of them by default.
     fn scope(&self) -> Scope {
         Scope::AllSentences
+    }
+
+    /// Whether the stage can read its input in bounded batches ([`RunContext::stream`]); a run
+    /// streams an input when every stage reading it can and no later stage reads their results.
+    fn streams(&self) -> bool {
+        false
     }
 
     /// Computes the stage's artefacts and writes its tables (pending until the run succeeds).

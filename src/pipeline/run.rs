@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow_array::RecordBatch;
@@ -10,6 +11,7 @@ use arrow_schema::SchemaRef;
 
 use super::manifest::{FileHashes, GIT_COMMIT, sha256_hex};
 use super::store::{CoverageEntry, StageOutcome, Store, StoredFile};
+use super::stream::{BATCH_SENTENCES, StreamedInput};
 use super::{
     Artefact, ArtefactKind, Artefacts, InputRecord, LoadedModel, MANIFEST, Manifest, PipelineFile,
     PlanContext, RunMode, Scope, Shard, StagePlan, StageRecord, StageRef, snapshot,
@@ -41,6 +43,8 @@ pub struct RunContext {
     pub config: PipelineFile,
     pub output_dir: PathBuf,
     pub corpora: BTreeMap<String, Corpus>,
+    /// The inputs read in batches, never whole (not in `corpora`).
+    streams: BTreeMap<String, StreamedInput>,
     /// Where training stages keep their models, by content hash.
     pub model_cache: PathBuf,
     /// What stages provide to later ones, and the models under `models`.
@@ -60,6 +64,20 @@ pub struct RunContext {
 impl RunContext {
     pub fn corpus(&self, name: &str) -> &Corpus {
         &self.corpora[name]
+    }
+
+    /// The input, when the run streams it: a stage then reads it in batches instead of
+    /// [`corpus`](Self::corpus).
+    pub fn stream(&self, name: &str) -> Option<&StreamedInput> {
+        self.streams.get(name)
+    }
+
+    /// Records what a model's vocabulary made of a streamed input, which its stage encoded
+    /// batch by batch.
+    pub fn add_coverage(&mut self, input: &str, model: &str, coverage: Coverage) {
+        let key = (input.to_string(), model.to_string());
+        self.stage_encoded.insert(key.clone());
+        self.coverage.insert(key, coverage);
     }
 
     /// The token ids of an input under a model's vocabulary, its unknown tokens logged and counted
@@ -540,7 +558,15 @@ impl Pipeline {
         };
         let mut hashes = FileHashes::default();
         let (keys, shard_keys) = self.stage_keys(&mut hashes, mode.shard(), shards)?;
-        let corpora = self.read_inputs(&mut hashes)?;
+        let (corpora, streamed) = self.read_inputs(&mut hashes, mode.shard())?;
+        let streamed_counts: BTreeMap<String, (PathBuf, usize)> = streamed
+            .iter()
+            .map(|(name, (stream, sentences))| (name.clone(), (stream.path.clone(), *sentences)))
+            .collect();
+        let streams = streamed
+            .into_iter()
+            .map(|(name, (stream, _))| (name, stream))
+            .collect();
         let keep_tables = self
             .plan
             .iter()
@@ -578,6 +604,7 @@ impl Pipeline {
             config: config.clone(),
             output_dir: output_dir.clone(),
             corpora,
+            streams,
             model_cache,
             artefacts,
             coverage: BTreeMap::new(),
@@ -743,7 +770,17 @@ impl Pipeline {
                     None => corpus.sentences.len(),
                 },
             })
+            .chain(
+                streamed_counts
+                    .iter()
+                    .map(|(name, (path, sentences))| InputRecord {
+                        name: name.clone(),
+                        path: path.display().to_string(),
+                        sentences: *sentences,
+                    }),
+            )
             .collect();
+        manifest.inputs.sort_by(|a, b| a.name.cmp(&b.name));
         manifest.files_read = hashes.records;
         manifest.finished_at = unix_now();
         manifest.seconds = started.elapsed().as_secs_f64();
@@ -911,32 +948,102 @@ impl Pipeline {
         Ok((keys, per_shard))
     }
 
-    /// Reads every input the stages use (its file hashed for the manifest already).
-    fn read_inputs(&self, hashes: &mut FileHashes) -> Result<BTreeMap<String, Corpus>, Error> {
+    /// The inputs a run reads in bounded batches: every stage that reads one streams it, and no
+    /// later stage reads what those stages provide (so no stage needs all its rows at once).
+    fn streamed_inputs(&self) -> BTreeSet<String> {
+        let read: BTreeSet<&str> = self
+            .plan
+            .iter()
+            .flat_map(|(_, p)| p.reads.iter().map(|(name, _)| name.as_str()))
+            .collect();
+        self.used_inputs()
+            .into_iter()
+            .filter(|input| {
+                self.config
+                    .stages
+                    .iter()
+                    .zip(&self.plan)
+                    .filter(|(_, (_, plan))| plan.inputs.contains(input))
+                    .all(|(stage, (name, _))| {
+                        stage.kind.stage().streams() && !read.contains(name.as_str())
+                    })
+            })
+            .collect()
+    }
+
+    /// Reads every input the stages use (its file hashed for the manifest already), but those
+    /// it streams, which it describes for reading in batches.
+    fn read_inputs(&self, hashes: &mut FileHashes, shard: Option<Shard>) -> Result<Inputs, Error> {
+        let streamed = self.streamed_inputs();
         let mut corpora = BTreeMap::new();
+        let mut streams = BTreeMap::new();
         let mut excluded: Vec<(&PathBuf, crate::data::Format, Corpus)> = Vec::new();
         for input in self.used_inputs() {
             let config = &self.config.inputs[&input];
             let format = config.format(&format!("inputs.{input}"))?;
             hashes.hash(&config.path, &format!("inputs.{input}.path"))?;
-            let mut corpus = Corpus::read(&input, &config.path, format, config.split.as_deref())?;
-            if let Some(other) = &config.exclude_in {
-                // Two inputs cut from one file usually exclude the same other file: read it once.
-                let position = match excluded
-                    .iter()
-                    .position(|(p, f, _)| *p == other && *f == format)
-                {
-                    Some(position) => position,
-                    None => {
-                        excluded.push((other, format, Corpus::read(&input, other, format, None)?));
-                        excluded.len() - 1
-                    }
+            // Two inputs cut from one file usually exclude the same other file: read it once.
+            let exclusion = match &config.exclude_in {
+                Some(other) => Some(
+                    match excluded
+                        .iter()
+                        .position(|(p, f, _)| *p == other && *f == format)
+                    {
+                        Some(position) => position,
+                        None => {
+                            excluded.push((
+                                other,
+                                format,
+                                Corpus::read(&input, other, format, None)?,
+                            ));
+                            excluded.len() - 1
+                        }
+                    },
+                ),
+                None => None,
+            };
+            if streamed.contains(&input) {
+                let stream = StreamedInput {
+                    name: input.clone(),
+                    path: config.path.clone(),
+                    format,
+                    split: config.split.clone(),
+                    excluded: exclusion.map(|position| {
+                        Arc::new(
+                            excluded[position]
+                                .2
+                                .sentences
+                                .iter()
+                                .map(|s| s.tokens.clone())
+                                .collect(),
+                        )
+                    }),
+                    sample: config.sample,
+                    shard,
                 };
+                // One pass to check every line before any stage runs, as a whole read does.
+                let sentences = stream.count()?;
+                tracing::info!(
+                    sentences,
+                    "input {input} ({}): checked, streamed in batches of {BATCH_SENTENCES} sentences",
+                    config.path.display()
+                );
+                if sentences == 0 {
+                    tracing::warn!(
+                        "input {input} has no sentences ({}): its stages produce empty tables",
+                        config.path.display()
+                    );
+                }
+                streams.insert(input, (stream, sentences));
+                continue;
+            }
+            let mut corpus = Corpus::read(&input, &config.path, format, config.split.as_deref())?;
+            if let Some(position) = exclusion {
                 let dropped = corpus.exclude(&excluded[position].2);
                 tracing::info!(
                     dropped,
                     "input {input}: sentences also in {}",
-                    other.display()
+                    excluded[position].0.display()
                 );
             }
             if let Some(sample) = config.sample {
@@ -955,9 +1062,15 @@ impl Pipeline {
             }
             corpora.insert(input, corpus);
         }
-        Ok(corpora)
+        Ok((corpora, streams))
     }
 }
+
+/// The inputs read whole, and those streamed with the number of sentences each keeps, by name.
+type Inputs = (
+    BTreeMap<String, Corpus>,
+    BTreeMap<String, (StreamedInput, usize)>,
+);
 
 /// What a run does with one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1007,7 +1120,13 @@ impl Runner<'_> {
         };
         let _lock = Store::lock_stage(&folder).map_err(io_error)?;
         if let Some(outcome) = Store::completed(&folder, key) {
-            match self.restore(k, &folder, &outcome, context) {
+            let reused = Store::verify(&folder, &outcome)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    self.restore(k, &folder, &outcome, context)
+                        .map_err(|e| e.to_string())
+                });
+            match reused {
                 Ok(()) => {
                     tracing::info!(
                         "stage {}: reusing its results in {} (same key: same options, data and upstream stages)",
@@ -1027,7 +1146,14 @@ impl Runner<'_> {
         context.stage_key = key.clone();
         context.stage_encoded.clear();
         let started = Instant::now();
-        stage.kind.stage().run(&stage_ref, context)?;
+        if let Err(e) = stage.kind.stage().run(&stage_ref, context) {
+            // Nothing to resume from: the folder goes, so that a run refusing bad input it found
+            // while streaming leaves the output folder as it found it.
+            if !Store::holds_parts(&folder) {
+                let _ = std::fs::remove_dir_all(&folder);
+            }
+            return Err(e);
+        }
         let seconds = started.elapsed().as_secs_f64();
         publish_all(std::mem::take(&mut context.pending))?;
         let plan = &self.plan[k].1;
@@ -1054,6 +1180,7 @@ impl Runner<'_> {
             seconds,
             files,
             coverage,
+            checksums: Store::checksums(&folder).map_err(io_error)?,
         };
         Store::complete(&folder, &outcome).map_err(io_error)?;
         self.hash_models(k, context, hashes)?;
@@ -1095,7 +1222,14 @@ impl Runner<'_> {
             .1
             .provides
             .iter()
-            .filter(|p| p.kind() != ArtefactKind::Table || context.keep_tables.contains(name))
+            .filter(|p| match p.kind() {
+                ArtefactKind::Table => context.keep_tables.contains(name),
+                // Nothing reads a stage's results when it streams its input.
+                ArtefactKind::Model => true,
+                _ => p
+                    .input()
+                    .is_none_or(|input| !context.streams.contains_key(input)),
+            })
             .map(|provides| {
                 let corpus = provides.input().map(|input| &context.corpora[input]);
                 snapshot::load(provides.kind(), folder, &table, corpus)
@@ -1127,6 +1261,7 @@ impl Runner<'_> {
             };
             let outcome = Store::completed(&folder, key)
                 .ok_or_else(|| missing(format!("is not complete in {}", folder.display())))?;
+            Store::verify(&folder, &outcome).map_err(|e| missing(format!("is damaged: {e}")))?;
             let artefacts = self
                 .load_artefacts(k, &folder, context)
                 .map_err(|e| missing(format!("cannot be read back ({e})")))?;
@@ -1165,6 +1300,7 @@ impl Runner<'_> {
             seconds: outcomes.iter().map(|(_, _, o)| o.seconds).sum(),
             files,
             coverage: Vec::new(),
+            checksums: BTreeMap::new(),
         };
         Ok((merged, outcomes))
     }
@@ -1414,33 +1550,67 @@ fn write_coverage_table(context: &mut RunContext) -> Result<(), OutputError> {
     Ok(())
 }
 
-/// The `<input>_sentences` and `<input>_constituents` tables of every input read.
-fn write_corpus_tables(context: &mut RunContext) -> Result<(), OutputError> {
-    for (name, corpus) in &context.corpora {
-        let metadata: Vec<(&str, String)> = context
+/// The `<input>_sentences` and `<input>_constituents` tables of every input read; streamed
+/// inputs are read again batch by batch.
+fn write_corpus_tables(context: &mut RunContext) -> Result<(), Error> {
+    let metadata = |name: &str| -> Vec<(&str, String)> {
+        context
             .metadata
             .iter()
             .map(|(k, v)| (k.as_str(), v.clone()))
-            .chain([("input", name.clone())])
-            .collect();
+            .chain([("input", name.to_string())])
+            .collect()
+    };
+    let mut pending = Vec::new();
+    for (name, corpus) in &context.corpora {
         let path = context.stage_dir.join(format!("{name}_sentences.parquet"));
-        context.pending.push(write_table(
+        pending.push(write_table(
             &path,
             sentences_schema(),
             &[sentences_batch(corpus)?],
-            &metadata,
+            &metadata(name),
         )?);
         if let Some(batch) = constituents_batch(corpus)? {
             let path = context
                 .stage_dir
                 .join(format!("{name}_constituents.parquet"));
-            context.pending.push(write_table(
+            pending.push(write_table(
                 &path,
                 constituents_schema(),
                 &[batch],
-                &metadata,
+                &metadata(name),
             )?);
         }
     }
+    for (name, stream) in &context.streams {
+        let mut sentences = ParquetTableWriter::create(
+            &context.stage_dir.join(format!("{name}_sentences.parquet")),
+            sentences_schema(),
+            &metadata(name),
+        )?;
+        let mut constituents = (stream.format == crate::data::Format::SstTrees)
+            .then(|| {
+                ParquetTableWriter::create(
+                    &context
+                        .stage_dir
+                        .join(format!("{name}_constituents.parquet")),
+                    constituents_schema(),
+                    &metadata(name),
+                )
+            })
+            .transpose()?;
+        for batch in stream.batches(BATCH_SENTENCES)? {
+            let batch = batch?;
+            sentences.write(&sentences_batch(&batch)?)?;
+            if let (Some(writer), Some(rows)) = (&mut constituents, constituents_batch(&batch)?) {
+                writer.write(&rows)?;
+            }
+        }
+        pending.push(sentences.finish()?);
+        if let Some(writer) = constituents {
+            pending.push(writer.finish()?);
+        }
+    }
+    context.pending.extend(pending);
     Ok(())
 }

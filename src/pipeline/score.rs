@@ -17,12 +17,12 @@ use crate::attribution::{
     attribute_in_chunks, build_methods,
 };
 use crate::config::ConfigError;
-use crate::data::Corpus;
-use crate::data::Polarity;
+use crate::data::{Corpus, Polarity, Sentence, SstTree};
 use crate::io::{
     EmbeddingRecord, OutputError, ParquetTableWriter, ScoreRecord, ScoresBuilder, SentenceRef,
     phrase_embeddings_batch, phrase_embeddings_schema, scores_schema,
 };
+use crate::model::Coverage;
 
 /// Options of a `score` stage.
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +63,8 @@ pub enum SpanSpec {
     Unigrams,
     /// Every contiguous span.
     AllSpans,
+    /// The whole sentence as one span.
+    Sentence,
     /// The phrases an earlier stage produced for the same input (`spans: {phrases: stage}`).
     Phrases(String),
 }
@@ -73,6 +75,7 @@ impl SpanSpec {
             SpanSpec::Constituents => "constituents".into(),
             SpanSpec::Unigrams => "unigrams".into(),
             SpanSpec::AllSpans => "all spans".into(),
+            SpanSpec::Sentence => "whole sentences".into(),
             SpanSpec::Phrases(stage) => format!("phrases of {stage}"),
         }
     }
@@ -266,15 +269,25 @@ impl Stage for ScoreStage {
         Ok(plan)
     }
 
+    fn streams(&self) -> bool {
+        !matches!(self.spans, SpanSpec::Phrases(_))
+            && matches!(self.beta_method(&self.method_configs()), Ok(None))
+    }
+
     fn run(&self, stage: &StageRef<'_>, context: &mut RunContext) -> Result<(), Error> {
         let configs = self.method_configs();
         let scored = self
             .scored_methods(&configs)
             .expect("planned: no method named twice");
-        let ids = &context.encode(&self.input, &self.model)?;
+        // A whole input is encoded at once; a streamed one part by part, below.
+        let whole = match context.stream(&self.input) {
+            Some(_) => None,
+            None => Some(context.encode(&self.input, &self.model)?),
+        };
         let mut writer = context.table_writer(stage, scores_schema())?;
         let keep = context.keeps_table(stage);
-        let corpus = context.corpus(&self.input);
+        let stream = context.stream(&self.input);
+        let corpus = whole.is_some().then(|| context.corpus(&self.input));
         let loaded = context.artefacts.model(&self.model);
         let methods = build_methods(&configs, self.target, &loaded.model, Some(&loaded.vocab))
             .map_err(|message| ConfigError::Invalid {
@@ -288,28 +301,6 @@ impl Stage for ScoreStage {
             SpanSpec::Phrases(source) => Some(context.artefacts.phrases(source)),
             _ => None,
         };
-        let spans_of = |k: usize, ids: &[usize]| -> Vec<Span> {
-            let mut spans = match &self.spans {
-                SpanSpec::Constituents => corpus.trees.as_ref().expect("planned: input has trees")
-                    [k]
-                    .nodes
-                    .iter()
-                    .map(|n| Span::new(n.start, n.end))
-                    .collect(),
-                SpanSpec::Unigrams => SpanSet::Unigrams.spans(ids.len()),
-                SpanSpec::AllSpans => SpanSet::All.spans(ids.len()),
-                SpanSpec::Phrases(_) => phrases.expect("planned: phrases exist")[k].clone(),
-            };
-            spans.sort_unstable();
-            spans.dedup();
-            spans.retain(|s| self.max_len.is_none_or(|max| s.len() <= max));
-            spans
-        };
-
-        let mut index = ScoreIndex {
-            methods: scored.clone(),
-            scores: HashMap::new(),
-        };
         let beta_method = self
             .beta_method(&configs)
             .expect("planned: at most one CD method keeps beta")
@@ -321,159 +312,82 @@ impl Stage for ScoreStage {
                     .position(|m| m.method == config.name() && m.variant == config.variant())
                     .expect("the CD method is scored")
             });
-        let mut betas = BetaIndex {
-            variant: beta_method
-                .and_then(|m| scored[m].variant.clone())
-                .unwrap_or_default(),
-            betas: HashMap::new(),
-        };
-        let mut builder = ScoresBuilder::default();
-        let mut kept = Vec::new();
-        let mut rows = 0;
-        let mut max_delta: Vec<Option<f64>> = vec![None; scored.len()];
-        let checkpoints = context.checkpoints();
-        let parts = ids.len().div_ceil(PART_SENTENCES);
-        for part in 0..parts {
-            let range = part * PART_SENTENCES..((part + 1) * PART_SENTENCES).min(ids.len());
-            let folder = checkpoints.join(format!("part-{part:05}"));
-            let describe = || {
-                format!(
-                    "part {} of {parts} (sentences {}-{})",
-                    part + 1,
-                    range.start + 1,
-                    range.end
-                )
-            };
-            if let Some((batches, part_index, part_betas)) =
-                read_part(&folder, corpus, beta_method.is_some())
-            {
-                for batch in batches {
-                    rows += batch.num_rows();
-                    writer.write(&batch)?;
-                    if keep {
-                        kept.push(batch);
-                    }
-                }
-                index.scores.extend(part_index.scores);
-                betas.betas.extend(part_betas.betas);
-                tracing::info!(
-                    "stage {}: {} restored from {}",
-                    stage.name,
-                    describe(),
-                    folder.display()
-                );
-                continue;
-            }
-            let unfinished = checkpoints.join(format!("part-{part:05}.tmp"));
-            if unfinished.exists() {
-                std::fs::remove_dir_all(&unfinished).map_err(|source| OutputError::Io {
-                    path: unfinished.clone(),
-                    source,
-                })?;
-            }
-            let mut part_rows =
-                ParquetTableWriter::create(&unfinished.join(PART_ROWS), scores_schema(), &[])?;
-            let mut part_index = ScoreIndex {
+        let mut scorer = PartScorer {
+            stage: stage.name,
+            spans: &self.spans,
+            max_len: self.max_len,
+            calls,
+            scored: &scored,
+            phrases: phrases.map(Vec::as_slice),
+            beta_method,
+            whole: corpus,
+            index: ScoreIndex {
                 methods: scored.clone(),
                 scores: HashMap::new(),
-            };
-            let mut part_betas = BetaIndex {
-                variant: betas.variant.clone(),
+            },
+            betas: BetaIndex {
+                variant: beta_method
+                    .and_then(|m| scored[m].variant.clone())
+                    .unwrap_or_default(),
                 betas: HashMap::new(),
-            };
-            attribute_in_chunks(
-                &calls,
-                &ids[range.clone()],
-                |k, ids| spans_of(range.start + k, ids),
-                |results| {
-                    // Results come sentence by sentence, one per method: the node labels of a
-                    // sentence are looked up once for all its methods.
-                    let mut labels: (Option<usize>, HashMap<Span, u8>) = (None, HashMap::new());
-                    for result in results {
-                        let position = range.start + result.sentence;
-                        let sentence = &corpus.sentences[position];
-                        if labels.0 != Some(position) {
-                            labels.0 = Some(position);
-                            labels.1 = corpus.trees.as_ref().map_or_else(HashMap::new, |trees| {
-                                trees[position]
-                                    .nodes
-                                    .iter()
-                                    .map(|n| (Span::new(n.start, n.end), n.label))
-                                    .collect()
-                            });
-                        }
-                        let labels = &labels.1;
-                        let method = &scored[result.method];
-                        for score in &result.spans {
-                            if let Some(delta) = score.delta {
-                                let worst = max_delta[result.method].get_or_insert(0.0);
-                                *worst = worst.max(delta.abs());
-                            }
-                            let fine_label = labels.get(&score.span).copied();
-                            builder.append(ScoreRecord {
-                                sentence_id: &sentence.id,
-                                dataset: &corpus.name,
-                                split: corpus.split.as_deref(),
-                                tokens: &sentence.tokens,
-                                fine_label: fine_label
-                                    .map(|l| i8::try_from(l).expect("fine labels are 0-4")),
-                                polarity: fine_label.map(|l| Polarity::of(l).name()),
-                                method: &method.method,
-                                variant: method.variant.as_deref(),
-                                target: &method.target,
-                                score,
-                            });
-                            part_index
-                                .scores
-                                .entry((position, score.span))
-                                .or_insert_with(|| vec![f64::NAN; scored.len()])[result.method] =
-                                score.score;
-                            if Some(result.method) == beta_method
-                                && let Some(beta) = &score.embedding
-                            {
-                                part_betas
-                                    .betas
-                                    .insert((position, score.span), beta.clone());
-                            }
-                        }
-                    }
-                    let batch = builder.finish()?;
-                    rows += batch.num_rows();
-                    writer.write(&batch)?;
-                    part_rows.write(&batch)?;
-                    if keep {
-                        kept.push(batch);
-                    }
-                    Ok::<(), Error>(())
-                },
-            )?;
-            part_rows.commit()?;
-            let part_index = Artefact::Scores(part_index);
-            snapshot::save(&part_index, &unfinished, Some(corpus))?;
-            let part_betas = Artefact::Betas(part_betas);
-            if beta_method.is_some() {
-                snapshot::save(&part_betas, &unfinished, Some(corpus))?;
+            },
+            builder: ScoresBuilder::default(),
+            writer: &mut writer,
+            kept: keep.then(Vec::new),
+            rows: 0,
+            sentences: 0,
+            max_delta: vec![None; scored.len()],
+            checkpoints: context.checkpoints(),
+        };
+        let mut coverage = Coverage::default();
+        match (corpus, &whole, stream) {
+            (Some(corpus), Some(ids), _) => {
+                let parts = ids.len().div_ceil(PART_SENTENCES);
+                for part in 0..parts {
+                    let range = part * PART_SENTENCES..((part + 1) * PART_SENTENCES).min(ids.len());
+                    let chunk = Part {
+                        number: part,
+                        of: Some(parts),
+                        offset: range.start,
+                        name: &corpus.name,
+                        split: corpus.split.as_deref(),
+                        sentences: &corpus.sentences[range.clone()],
+                        trees: corpus.trees.as_ref().map(|trees| &trees[range.clone()]),
+                        ids: &ids[range],
+                    };
+                    scorer.score(&chunk)?;
+                }
             }
-            // A part that could not be read back is replaced.
-            if folder.exists() {
-                std::fs::remove_dir_all(&folder).map_err(|source| OutputError::Io {
-                    path: folder.clone(),
-                    source,
-                })?;
+            (_, _, Some(stream)) => {
+                let vocab = &loaded.vocab;
+                let mut offset = 0;
+                for (part, batch) in stream.batches(PART_SENTENCES)?.enumerate() {
+                    let batch = batch?;
+                    let encoded = vocab.encode(
+                        batch
+                            .sentences
+                            .iter()
+                            .map(|s| (s.line, s.tokens.as_slice())),
+                        &batch.path,
+                    )?;
+                    coverage.add(&encoded.coverage);
+                    let chunk = Part {
+                        number: part,
+                        of: None,
+                        offset,
+                        name: &batch.name,
+                        split: batch.split.as_deref(),
+                        sentences: &batch.sentences,
+                        trees: batch.trees.as_deref(),
+                        ids: &encoded.ids,
+                    };
+                    scorer.score(&chunk)?;
+                    offset += batch.sentences.len();
+                }
             }
-            std::fs::rename(&unfinished, &folder).map_err(|source| OutputError::Io {
-                path: folder.clone(),
-                source,
-            })?;
-            if let (Artefact::Scores(part_index), Artefact::Betas(part_betas)) =
-                (part_index, part_betas)
-            {
-                index.scores.extend(part_index.scores);
-                betas.betas.extend(part_betas.betas);
-            }
-            tracing::info!("stage {}: {} checkpointed", stage.name, describe());
+            _ => unreachable!("an input is read whole or streamed"),
         }
-        for (method, delta) in scored.iter().zip(&max_delta) {
+        for (method, delta) in scored.iter().zip(&scorer.max_delta) {
             if let Some(delta) = delta {
                 tracing::info!(
                     "stage {}: {} {} of {}: largest |delta| {delta:.3e}",
@@ -485,21 +399,34 @@ impl Stage for ScoreStage {
             }
         }
         tracing::info!(
-            rows,
+            rows = scorer.rows,
             "stage {}: scored {} sentences",
             stage.name,
-            corpus.sentences.len()
+            scorer.sentences
         );
-        let embeddings = beta_method
-            .map(|_| embeddings_batch(corpus, &betas))
-            .transpose()?;
+        let PartScorer {
+            index, betas, kept, ..
+        } = scorer;
+        let embeddings = match (beta_method, corpus) {
+            (Some(_), Some(corpus)) => Some(embeddings_batch(corpus, &betas)?),
+            _ => None,
+        };
         // The methods borrow the model from the context, which the stage now adds to.
-        drop(calls);
         drop(methods);
-        context
-            .artefacts
-            .insert(stage.name, Artefact::Scores(index));
-        context.finish_table(stage, writer, kept)?;
+        if whole.is_some() {
+            context
+                .artefacts
+                .insert(stage.name, Artefact::Scores(index));
+        } else {
+            tracing::info!(
+                "input {} with the vocabulary of model {}: {}",
+                self.input,
+                self.model,
+                coverage.describe()
+            );
+            context.add_coverage(&self.input, &self.model, coverage);
+        }
+        context.finish_table(stage, writer, kept.unwrap_or_default())?;
         if let Some(embeddings) = embeddings {
             let mut writer =
                 context.extra_table_writer(stage, "beta", phrase_embeddings_schema())?;
@@ -507,6 +434,214 @@ impl Stage for ScoreStage {
             context.finish_extra_table(writer)?;
             context.artefacts.insert(stage.name, Artefact::Betas(betas));
         }
+        Ok(())
+    }
+}
+
+/// One checkpointed part of a stage's sentences.
+struct Part<'a> {
+    /// 0-based.
+    number: usize,
+    /// How many parts there are, when the input is read whole.
+    of: Option<usize>,
+    /// The position of its first sentence in the input.
+    offset: usize,
+    /// The input's name and split.
+    name: &'a str,
+    split: Option<&'a str>,
+    sentences: &'a [Sentence],
+    trees: Option<&'a [SstTree]>,
+    ids: &'a [Vec<usize>],
+}
+
+/// What scoring a stage's parts one after the other adds up.
+struct PartScorer<'a, 'w> {
+    stage: &'a str,
+    spans: &'a SpanSpec,
+    max_len: Option<usize>,
+    calls: Vec<(&'a dyn Attribution, Target)>,
+    scored: &'a [MethodRef],
+    phrases: Option<&'a [Vec<Span>]>,
+    beta_method: Option<usize>,
+    /// The input when it is read whole: scores and β are then kept for later stages, by position.
+    whole: Option<&'a Corpus>,
+    index: ScoreIndex,
+    betas: BetaIndex,
+    builder: ScoresBuilder,
+    writer: &'w mut ParquetTableWriter,
+    /// The table's batches, when a later stage reads it.
+    kept: Option<Vec<RecordBatch>>,
+    rows: usize,
+    sentences: usize,
+    max_delta: Vec<Option<f64>>,
+    checkpoints: std::path::PathBuf,
+}
+
+impl PartScorer<'_, '_> {
+    /// Scores a part, or restores it from the checkpoint a killed run completed, and writes its
+    /// rows; then checkpoints it.
+    fn score(&mut self, part: &Part<'_>) -> Result<(), Error> {
+        let folder = self.checkpoints.join(format!("part-{:05}", part.number));
+        let describe = || {
+            format!(
+                "part {}{} (sentences {}-{})",
+                part.number + 1,
+                part.of.map_or_else(String::new, |of| format!(" of {of}")),
+                part.offset + 1,
+                part.offset + part.sentences.len()
+            )
+        };
+        self.sentences += part.sentences.len();
+        if let Some((batches, part_index, part_betas)) =
+            read_part(&folder, self.whole, self.beta_method.is_some())
+        {
+            for batch in batches {
+                self.rows += batch.num_rows();
+                self.writer.write(&batch)?;
+                if let Some(kept) = &mut self.kept {
+                    kept.push(batch);
+                }
+            }
+            self.index.scores.extend(part_index.scores);
+            self.betas.betas.extend(part_betas.betas);
+            tracing::info!(
+                "stage {}: {} restored from {}",
+                self.stage,
+                describe(),
+                folder.display()
+            );
+            return Ok(());
+        }
+        let unfinished = self
+            .checkpoints
+            .join(format!("part-{:05}.tmp", part.number));
+        if unfinished.exists() {
+            std::fs::remove_dir_all(&unfinished).map_err(|source| OutputError::Io {
+                path: unfinished.clone(),
+                source,
+            })?;
+        }
+        let mut part_rows =
+            ParquetTableWriter::create(&unfinished.join(PART_ROWS), scores_schema(), &[])?;
+        let mut part_index = ScoreIndex {
+            methods: self.scored.to_vec(),
+            scores: HashMap::new(),
+        };
+        let mut part_betas = BetaIndex {
+            variant: self.betas.variant.clone(),
+            betas: HashMap::new(),
+        };
+        let keep_scores = self.whole.is_some();
+        let spans_of = |k: usize, ids: &[usize]| -> Vec<Span> {
+            let mut spans = match self.spans {
+                SpanSpec::Constituents => part.trees.expect("planned: input has trees")[k]
+                    .nodes
+                    .iter()
+                    .map(|n| Span::new(n.start, n.end))
+                    .collect(),
+                SpanSpec::Unigrams => SpanSet::Unigrams.spans(ids.len()),
+                SpanSpec::AllSpans => SpanSet::All.spans(ids.len()),
+                SpanSpec::Sentence => SpanSet::Sentence.spans(ids.len()),
+                SpanSpec::Phrases(_) => {
+                    self.phrases.expect("planned: phrases exist")[part.offset + k].clone()
+                }
+            };
+            spans.sort_unstable();
+            spans.dedup();
+            spans.retain(|s| self.max_len.is_none_or(|max| s.len() <= max));
+            spans
+        };
+        attribute_in_chunks(&self.calls, part.ids, spans_of, |results| {
+            // Results come sentence by sentence, one per method: the node labels of a
+            // sentence are looked up once for all its methods.
+            let mut labels: (Option<usize>, HashMap<Span, u8>) = (None, HashMap::new());
+            for result in results {
+                let local = result.sentence;
+                let position = part.offset + local;
+                let sentence = &part.sentences[local];
+                if labels.0 != Some(local) {
+                    labels.0 = Some(local);
+                    labels.1 = part.trees.map_or_else(HashMap::new, |trees| {
+                        trees[local]
+                            .nodes
+                            .iter()
+                            .map(|n| (Span::new(n.start, n.end), n.label))
+                            .collect()
+                    });
+                }
+                let labels = &labels.1;
+                let method = &self.scored[result.method];
+                for score in &result.spans {
+                    if let Some(delta) = score.delta {
+                        let worst = self.max_delta[result.method].get_or_insert(0.0);
+                        *worst = worst.max(delta.abs());
+                    }
+                    let fine_label = labels.get(&score.span).copied();
+                    self.builder.append(ScoreRecord {
+                        sentence_id: &sentence.id,
+                        dataset: part.name,
+                        split: part.split,
+                        tokens: &sentence.tokens,
+                        fine_label: fine_label
+                            .map(|l| i8::try_from(l).expect("fine labels are 0-4")),
+                        polarity: fine_label.map(|l| Polarity::of(l).name()),
+                        method: &method.method,
+                        variant: method.variant.as_deref(),
+                        target: &method.target,
+                        score,
+                    });
+                    if keep_scores {
+                        part_index
+                            .scores
+                            .entry((position, score.span))
+                            .or_insert_with(|| vec![f64::NAN; self.scored.len()])[result.method] =
+                            score.score;
+                    }
+                    if Some(result.method) == self.beta_method
+                        && let Some(beta) = &score.embedding
+                    {
+                        part_betas
+                            .betas
+                            .insert((position, score.span), beta.clone());
+                    }
+                }
+            }
+            let batch = self.builder.finish()?;
+            part_rows.write(&batch)?;
+            self.rows += batch.num_rows();
+            self.writer.write(&batch)?;
+            if let Some(kept) = &mut self.kept {
+                kept.push(batch);
+            }
+            Ok::<(), Error>(())
+        })?;
+        part_rows.commit()?;
+        let part_index = Artefact::Scores(part_index);
+        let part_betas = Artefact::Betas(part_betas);
+        if let Some(whole) = self.whole {
+            snapshot::save(&part_index, &unfinished, Some(whole))?;
+            if self.beta_method.is_some() {
+                snapshot::save(&part_betas, &unfinished, Some(whole))?;
+            }
+        }
+        // A part that could not be read back is replaced.
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder).map_err(|source| OutputError::Io {
+                path: folder.clone(),
+                source,
+            })?;
+        }
+        std::fs::rename(&unfinished, &folder).map_err(|source| OutputError::Io {
+            path: folder.clone(),
+            source,
+        })?;
+        if let (Artefact::Scores(part_index), Artefact::Betas(part_betas)) =
+            (part_index, part_betas)
+        {
+            self.index.scores.extend(part_index.scores);
+            self.betas.betas.extend(part_betas.betas);
+        }
+        tracing::info!("stage {}: {} checkpointed", self.stage, describe());
         Ok(())
     }
 }
@@ -522,7 +657,7 @@ const PART_ROWS: &str = "rows.parquet";
 /// A part a killed run completed: its rows, scores and β; `None` when it is not there whole.
 fn read_part(
     folder: &Path,
-    corpus: &Corpus,
+    whole: Option<&Corpus>,
     with_betas: bool,
 ) -> Option<(Vec<RecordBatch>, ScoreIndex, BetaIndex)> {
     if !folder.is_dir() {
@@ -530,6 +665,10 @@ fn read_part(
     }
     let read = || -> Result<_, snapshot::SnapshotError> {
         let (batches, _) = snapshot::read_batches(&folder.join(PART_ROWS))?;
+        // A streamed input's parts keep only their rows.
+        let Some(corpus) = whole else {
+            return Ok((batches, ScoreIndex::default(), BetaIndex::default()));
+        };
         let Artefact::Scores(index) =
             snapshot::load(ArtefactKind::Scores, folder, folder, Some(corpus))?
         else {

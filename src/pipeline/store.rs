@@ -2,6 +2,7 @@
 //! hashes what it computes from, kept across runs so that a rerun skips every stage whose key is
 //! complete; and the lock files that keep two runs off one output folder.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,10 @@ pub struct StageOutcome {
     pub files: Vec<StoredFile>,
     /// What each model's vocabulary made of each input the stage encoded.
     pub coverage: Vec<CoverageEntry>,
+    /// SHA-256 of every file in its folder, checked before it is reused: a file changed or cut
+    /// since (a disk error, an edit of a published hard link) makes the stage run again.
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -97,6 +102,53 @@ impl Store {
         let outcome: StageOutcome = serde_json::from_str(&text).ok()?;
         let files_present = outcome.files.iter().all(|f| folder.join(&f.name).is_file());
         (outcome.key == key && files_present).then_some(outcome)
+    }
+
+    /// SHA-256 of every file under a stage folder but its completion record and parts, by path
+    /// inside it.
+    pub fn checksums(folder: &Path) -> std::io::Result<BTreeMap<String, String>> {
+        let mut checksums = BTreeMap::new();
+        let mut pending = vec![folder.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let path = entry?.path();
+                let name = path.strip_prefix(folder).expect("inside the folder");
+                if name == Path::new(COMPLETE) || name == Path::new(PARTS) {
+                    continue;
+                }
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    let (hash, _) = super::manifest::sha256_file(&path)?;
+                    checksums.insert(name.display().to_string(), hash);
+                }
+            }
+        }
+        Ok(checksums)
+    }
+
+    /// Checks a complete folder's files against the checksums its record holds; the error names
+    /// the first that differs.
+    pub fn verify(folder: &Path, outcome: &StageOutcome) -> Result<(), String> {
+        if outcome.checksums.is_empty() {
+            return Err(format!("{}: no checksums recorded", folder.display()));
+        }
+        let found = Self::checksums(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        for (name, recorded) in &outcome.checksums {
+            match found.get(name) {
+                Some(hash) if hash == recorded => {}
+                Some(hash) => {
+                    return Err(format!(
+                        "{} changed since it was computed (SHA-256 {} recorded, {} found)",
+                        folder.join(name).display(),
+                        &recorded[..12],
+                        &hash[..12]
+                    ));
+                }
+                None => return Err(format!("{} is missing", folder.join(name).display())),
+            }
+        }
+        Ok(())
     }
 
     /// Empties a stage folder for a new computation, keeping the parts a killed run completed.
@@ -180,11 +232,39 @@ impl Store {
     /// lock file and the store folder if nothing else (another shard's lock) is in it, so that a
     /// refused run leaves the output folder as it was.
     pub fn release_unused(&self, lock: &str) {
-        if !self.root.join("stages").exists() {
-            // Best effort: what is left is an empty lock file, harmless.
-            let _ = std::fs::remove_file(self.root.join(format!("{lock}.lock")));
-            self.remove_if_empty();
+        let stages = self.root.join("stages");
+        let entries = |folder: &Path| -> Vec<PathBuf> {
+            std::fs::read_dir(folder)
+                .map(|entries| entries.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default()
+        };
+        // A stage folder holds results, complete or resumable: the store stays.
+        if entries(&stages).iter().any(|p| p.is_dir()) {
+            return;
         }
+        // So it does while another run's lock is there: that run may be using it.
+        let own = format!("{lock}.lock");
+        if entries(&self.root).iter().any(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.ends_with(".lock") && n != own
+            })
+        }) {
+            return;
+        }
+        // Best effort: what could be left is empty lock files, harmless.
+        let _ = std::fs::remove_dir_all(&stages);
+        let _ = std::fs::remove_file(self.root.join(own));
+        self.remove_if_empty();
+    }
+
+    /// Whether a stage folder holds a part a rerun would resume from.
+    pub fn holds_parts(folder: &Path) -> bool {
+        std::fs::read_dir(Self::parts(folder)).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+        })
     }
 
     /// Removes the store folder when it is empty (made only by the output check).

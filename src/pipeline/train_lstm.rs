@@ -4,6 +4,7 @@
 //! Later stages use the model under the stage's name. Its files (`model.safetensors` in the
 //! PyTorch layout, `vocab.json`, `training.json`) live in `model_cache/<stage>-<key>/`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::examples::{
     LabelledText, distinct, sentence_texts, training_plan, training_texts, write_evaluations,
 };
+use super::manifest::sha256_file;
 use super::{
     Artefact, CachedModel, LoadedModel, PipelineFile, PlanContext, Provides, RunContext, Stage,
     StagePlan, StageRef,
@@ -117,6 +119,44 @@ struct TrainingRecord {
     best_iteration: usize,
     best_dev_accuracy: f64,
     log: Vec<TrainRecord>,
+    /// SHA-256 of the model's files, checked before the cached model is used.
+    #[serde(default)]
+    sha256: BTreeMap<String, String>,
+}
+
+/// The files of a cached model, beside its training record.
+const MODEL_FILES: [&str; 2] = ["model.safetensors", "vocab.json"];
+
+/// A cached model's record when its files are the ones trained (`None`: nothing cached); the
+/// error says what is damaged.
+fn check_cached(folder: &Path) -> Result<Option<TrainingRecord>, String> {
+    let record_path = folder.join(TRAINING_RECORD);
+    if !record_path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&record_path)
+        .map_err(|e| format!("{}: {e}", record_path.display()))?;
+    let record: TrainingRecord =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", record_path.display()))?;
+    for name in MODEL_FILES {
+        let path = folder.join(name);
+        let recorded = record.sha256.get(name).ok_or_else(|| {
+            format!(
+                "{} has no SHA-256 of {name} (an older version wrote it)",
+                record_path.display()
+            )
+        })?;
+        let (found, _) = sha256_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if &found != recorded {
+            return Err(format!(
+                "{} changed since it was trained (SHA-256 {} recorded, {} found)",
+                path.display(),
+                &recorded[..12],
+                &found[..12]
+            ));
+        }
+    }
+    Ok(Some(record))
 }
 
 impl Stage for TrainLstmStage {
@@ -207,7 +247,7 @@ impl Stage for TrainLstmStage {
     ) -> Result<Option<CachedModel>, Error> {
         let folder = model_cache.join(format!("{}-{}", stage.name, &self.cache_key(config)?[..16]));
         Ok(Some(CachedModel {
-            present: folder.join(TRAINING_RECORD).is_file(),
+            present: matches!(check_cached(&folder), Ok(Some(_))),
             folder,
         }))
     }
@@ -217,22 +257,28 @@ impl Stage for TrainLstmStage {
         let folder = context
             .model_cache
             .join(format!("{}-{}", stage.name, &key[..16]));
-        let record_path = folder.join(TRAINING_RECORD);
-        let reused = record_path.is_file();
-        let record: TrainingRecord = if reused {
+        let cached = match check_cached(&folder) {
+            Ok(cached) => cached,
+            Err(damage) => {
+                tracing::warn!(
+                    "stage {}: not reusing the cached model ({damage}); training it again",
+                    stage.name
+                );
+                std::fs::remove_dir_all(&folder).map_err(|source| OutputError::Io {
+                    path: folder.clone(),
+                    source,
+                })?;
+                None
+            }
+        };
+        let reused = cached.is_some();
+        let record: TrainingRecord = if let Some(record) = cached {
             tracing::info!(
-                "stage {}: reusing the model in {} (trained from the same options and data)",
+                "stage {}: reusing the model in {} (trained from the same options and data, files as trained)",
                 stage.name,
                 folder.display()
             );
-            let text =
-                std::fs::read_to_string(&record_path).map_err(|source| InputError::Read {
-                    path: record_path.clone(),
-                    source,
-                })?;
-            serde_json::from_str(&text).map_err(|e| {
-                InputError::invalid(&record_path, e.line(), "training", e.to_string())
-            })?
+            record
         } else {
             let record = self.train_into(stage, context, &key, &folder)?;
             tracing::info!(
@@ -385,12 +431,13 @@ impl TrainLstmStage {
                 average: self.average,
             },
         );
-        let record = TrainingRecord {
+        let mut record = TrainingRecord {
             cache_key: key.to_string(),
             options: self.clone(),
             best_iteration: trained.best_iteration,
             best_dev_accuracy: trained.best_dev_accuracy,
             log: trained.log.clone(),
+            sha256: BTreeMap::new(),
         };
         let temporary = folder.with_extension(format!("tmp-{}", std::process::id()));
         let io = |path: &Path| {
@@ -407,6 +454,11 @@ impl TrainLstmStage {
             serde_json::to_string(&vocab_tokens).expect("tokens serialise"),
         )
         .map_err(io(&temporary.join("vocab.json")))?;
+        for name in MODEL_FILES {
+            let path = temporary.join(name);
+            let (hash, _) = sha256_file(&path).map_err(io(&path))?;
+            record.sha256.insert(name.to_string(), hash);
+        }
         std::fs::write(
             temporary.join(TRAINING_RECORD),
             serde_json::to_string_pretty(&record).expect("record serialises"),

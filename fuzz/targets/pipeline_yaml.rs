@@ -1,0 +1,3 @@
+fn main() {
+    afl::fuzz!(|bytes: &[u8]| cd_pipeline::fuzz::pipeline_yaml_target(bytes));
+}

@@ -1,0 +1,3 @@
+fn main() {
+    afl::fuzz!(|bytes: &[u8]| cd_pipeline::fuzz::vocabulary_json_target(bytes));
+}
