@@ -39,6 +39,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error of a batch of sentences that starts `offset` sentences into its input, with the
+    /// sentence it names counted from the start of the input.
+    pub(crate) fn in_batch_at(self, offset: usize) -> Self {
+        match self {
+            Error::Attribution(mut e) => {
+                e.sentence += offset;
+                Error::Attribution(e)
+            }
+            other => other,
+        }
+    }
+
     /// [`EXIT_INVALID_INPUT`] for bad configurations, models, vocabularies, data and missing shards;
     /// [`EXIT_LOCKED`] when another run holds the output folder; [`EXIT_RUN_FAILURE`] otherwise.
     pub fn exit_code(&self) -> i32 {

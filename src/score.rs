@@ -111,6 +111,10 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         spans.retain(|s| job.max_len.is_none_or(|max| s.len() <= max));
         spans
     };
+    // One pass to check every line before anything is scored; then the file is streamed.
+    for sentence in TokenJsonl::new(&job.input, crate::data::open(&job.input)?) {
+        sentence?;
+    }
     let mut lines = TokenJsonl::new(&job.input, crate::data::open(&job.input)?);
     loop {
         let sentences = (&mut lines)
@@ -119,6 +123,7 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         if sentences.is_empty() {
             break;
         }
+        let first = summary.sentences;
         summary.sentences += sentences.len();
         let encoded = vocab.encode(
             sentences.iter().map(|s| (s.line, s.tokens.as_slice())),
@@ -151,7 +156,8 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
             summary.rows += builder.len();
             writer.write(&builder.finish()?)?;
             Ok::<(), Error>(())
-        })?;
+        })
+        .map_err(|e| e.in_batch_at(first))?;
     }
     if summary.sentences == 0 {
         tracing::warn!(

@@ -448,6 +448,18 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "token JSONL",
+            "label outside 0-127",
+            2,
+            "s.jsonl:1: label: expected a class number from 0 to 127",
+            |ws| {
+                jsonl(
+                    ws,
+                    b"{\"id\": \"a\", \"tokens\": [\"good\"], \"label\": 300}\n",
+                )
+            },
+        ),
+        case(
+            "token JSONL",
             "duplicate sentence ids",
             2,
             "s.jsonl:2: id: `a` already used on line 1",

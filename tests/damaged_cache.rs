@@ -130,4 +130,19 @@ fn damaged_cached_models_and_stored_stages_are_computed_again() {
         read_parquet(&table).0 == scores,
         "the recomputed rows differ"
     );
+
+    // The cached weights damaged again, rerun into the same folder: the training stage's stored
+    // results point at them, so it is not reused either, and the model is trained again.
+    flip_byte(&weights, trained.len() - 5);
+    let log = run(&pipeline, &out);
+    assert!(
+        log.contains("stage lstm: cannot reuse its model in the model cache is missing or damaged")
+            && log.contains("stage lstm: not reusing the cached model (")
+            && log.contains("stage lstm (train_lstm) ran"),
+        "{log}"
+    );
+    assert!(
+        std::fs::read(&weights).unwrap() == trained,
+        "retrained weights differ"
+    );
 }

@@ -22,7 +22,7 @@ pub struct TokenSentence {
 /// Reads a JSON-lines file of sentences; blank lines are skipped, ids must be unique.
 ///
 /// `id` is a string (a number is accepted and kept as its decimal text), `tokens` a non-empty list
-/// of non-empty strings, `label` an optional integer. Unknown fields are errors, so a misspelt
+/// of non-empty strings, `label` an optional class number 0-127. Unknown fields are errors, so a misspelt
 /// field is not silently ignored.
 pub fn read_token_jsonl(path: &Path) -> Result<Vec<TokenSentence>, InputError> {
     TokenJsonl::new(path, super::open(path)?).collect()
@@ -91,8 +91,15 @@ impl<R: BufRead> TokenJsonl<R> {
         };
         let label = match object.get("label") {
             None | Some(Value::Null) => None,
-            Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
-            Some(_) => return Err(invalid("label", "expected an integer".into())),
+            Some(Value::Number(n)) if n.as_i64().is_some_and(|l| (0..=127).contains(&l)) => {
+                n.as_i64()
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "label",
+                    "expected a class number from 0 to 127".into(),
+                ));
+            }
         };
         if let Some(first) = self.seen.insert(id.clone(), line) {
             return Err(invalid(

@@ -1020,6 +1020,7 @@ impl Pipeline {
                     }),
                     sample: config.sample,
                     shard,
+                    checked: None,
                 };
                 // One pass to check every line before any stage runs, as a whole read does.
                 let sentences = stream.count()?;
@@ -1034,7 +1035,16 @@ impl Pipeline {
                         config.path.display()
                     );
                 }
-                streams.insert(input, (stream, sentences));
+                streams.insert(
+                    input,
+                    (
+                        StreamedInput {
+                            checked: Some(sentences),
+                            ..stream
+                        },
+                        sentences,
+                    ),
+                );
                 continue;
             }
             let mut corpus = Corpus::read(&input, &config.path, format, config.split.as_deref())?;
@@ -1120,8 +1130,20 @@ impl Runner<'_> {
         };
         let _lock = Store::lock_stage(&folder).map_err(io_error)?;
         if let Some(outcome) = Store::completed(&folder, key) {
+            // A training stage's results point into the model cache: its files are checked too.
+            let cache_intact = stage
+                .kind
+                .stage()
+                .cached_model(&stage_ref, self.config, &context.model_cache)?
+                .is_none_or(|cached| cached.present);
             let reused = Store::verify(&folder, &outcome)
-                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    if cache_intact {
+                        Ok(())
+                    } else {
+                        Err("its model in the model cache is missing or damaged".into())
+                    }
+                })
                 .and_then(|()| {
                     self.restore(k, &folder, &outcome, context)
                         .map_err(|e| e.to_string())

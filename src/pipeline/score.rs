@@ -614,7 +614,8 @@ impl PartScorer<'_, '_> {
                 kept.push(batch);
             }
             Ok::<(), Error>(())
-        })?;
+        })
+        .map_err(|e| e.in_batch_at(part.offset))?;
         part_rows.commit()?;
         let part_index = Artefact::Scores(part_index);
         let part_betas = Artefact::Betas(part_betas);

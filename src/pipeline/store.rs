@@ -141,8 +141,8 @@ impl Store {
                     return Err(format!(
                         "{} changed since it was computed (SHA-256 {} recorded, {} found)",
                         folder.join(name).display(),
-                        &recorded[..12],
-                        &hash[..12]
+                        short(recorded),
+                        short(hash)
                     ));
                 }
                 None => return Err(format!("{} is missing", folder.join(name).display())),
@@ -252,8 +252,12 @@ impl Store {
         }) {
             return;
         }
-        // Best effort: what could be left is empty lock files, harmless.
-        let _ = std::fs::remove_dir_all(&stages);
+        // Best effort: what could be left is empty lock files, harmless. The folder itself goes
+        // only while empty, so that a stage another run starts meanwhile keeps its folder.
+        for lock_file in entries(&stages) {
+            let _ = std::fs::remove_file(lock_file);
+        }
+        let _ = std::fs::remove_dir(&stages);
         let _ = std::fs::remove_file(self.root.join(own));
         self.remove_if_empty();
     }
@@ -288,6 +292,11 @@ impl Store {
         file.lock()?;
         Ok(Lock { _file: file })
     }
+}
+
+/// The first 12 digits of a hash, for messages (the whole text when a record holds less).
+pub fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 #[cfg(test)]

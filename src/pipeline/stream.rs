@@ -22,6 +22,9 @@ pub struct StreamedInput {
     pub sample: Option<Sample>,
     /// A shard run keeps only its shard's sentences.
     pub shard: Option<Shard>,
+    /// How many sentences the checking pass kept: a later pass that finds another number means
+    /// the file changed while the run read it.
+    pub checked: Option<usize>,
 }
 
 impl StreamedInput {
@@ -31,6 +34,7 @@ impl StreamedInput {
             input: self,
             sentences: sentences(&self.path, self.format, self.split.as_deref())?,
             after_exclusion: 0,
+            kept: 0,
             size,
         })
     }
@@ -55,6 +59,7 @@ pub struct Batches<'a> {
     sentences: Sentences,
     /// Sentences seen after `exclude_in`, the positions `sample` counts.
     after_exclusion: usize,
+    kept: usize,
     size: usize,
 }
 
@@ -90,6 +95,72 @@ impl Iterator for Batches<'_> {
             }
             batch.push(sentence, tree);
         }
+        self.kept += batch.sentences.len();
+        if batch.sentences.is_empty()
+            && let Some(checked) = input.checked
+            && checked != self.kept
+        {
+            let found = self.kept;
+            // Reported once, however often the iterator is asked again.
+            self.kept = checked;
+            return Some(Err(InputError::Read {
+                path: input.path.clone(),
+                source: std::io::Error::other(format!(
+                    "changed while the run read it: {checked} sentences when checked, {found} now"
+                )),
+            }));
+        }
         (!batch.sentences.is_empty()).then_some(Ok(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(path: PathBuf, checked: Option<usize>) -> StreamedInput {
+        StreamedInput {
+            name: "trees".into(),
+            path,
+            format: Format::SstTrees,
+            split: None,
+            excluded: None,
+            sample: Some(Sample {
+                every: 2,
+                offset: 1,
+            }),
+            shard: None,
+            checked,
+        }
+    }
+
+    #[test]
+    fn batches_sample_and_notice_a_file_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trees.txt");
+        std::fs::write(&path, "(2 a)\n(2 b)\n(2 c)\n(2 d)\n(2 e)\n").unwrap();
+        let ids = |input: &StreamedInput| -> Vec<String> {
+            input
+                .batches(1)
+                .unwrap()
+                .flat_map(|b| b.unwrap().sentences)
+                .map(|s| s.id)
+                .collect()
+        };
+        assert_eq!(ids(&input(path.clone(), None)), ["2", "4"]);
+        assert_eq!(input(path.clone(), None).count().unwrap(), 2);
+        let changed = input(path.clone(), Some(3));
+        let message = changed
+            .batches(4)
+            .unwrap()
+            .find_map(Result::err)
+            .expect("the count differs")
+            .to_string();
+        assert!(
+            message.contains("trees.txt")
+                && message
+                    .contains("changed while the run read it: 3 sentences when checked, 2 now"),
+            "{message}"
+        );
     }
 }

@@ -151,8 +151,8 @@ fn check_cached(folder: &Path) -> Result<Option<TrainingRecord>, String> {
             return Err(format!(
                 "{} changed since it was trained (SHA-256 {} recorded, {} found)",
                 path.display(),
-                &recorded[..12],
-                &found[..12]
+                super::store::short(recorded),
+                super::store::short(&found)
             ));
         }
     }
@@ -264,10 +264,14 @@ impl Stage for TrainLstmStage {
                     "stage {}: not reusing the cached model ({damage}); training it again",
                     stage.name
                 );
-                std::fs::remove_dir_all(&folder).map_err(|source| OutputError::Io {
-                    path: folder.clone(),
-                    source,
-                })?;
+                match std::fs::remove_dir_all(&folder) {
+                    // Another run sharing the cache found the damage first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    other => other.map_err(|source| OutputError::Io {
+                        path: folder.clone(),
+                        source,
+                    })?,
+                }
                 None
             }
         };
