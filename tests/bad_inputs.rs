@@ -642,8 +642,8 @@ fn run(args: &[String]) -> (i32, String) {
     )
 }
 
-/// Every file under `folder` but the stage store's, relative to it.
-fn visible_files(folder: &Path) -> Vec<String> {
+/// Every file under `folder`, the stage store's too when `with_store`.
+fn files(folder: &Path, with_store: bool) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![folder.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -652,13 +652,13 @@ fn visible_files(folder: &Path) -> Vec<String> {
         };
         for entry in entries {
             let path = entry.unwrap().path();
-            if path.file_name().is_some_and(|n| n == ".cd-pipeline") {
+            if !with_store && path.file_name().is_some_and(|n| n == ".cd-pipeline") {
                 continue;
             }
             if path.is_dir() {
                 stack.push(path);
             } else {
-                files.push(path.strip_prefix(folder).unwrap().display().to_string());
+                files.push(path);
             }
         }
     }
@@ -666,24 +666,20 @@ fn visible_files(folder: &Path) -> Vec<String> {
     files
 }
 
+/// Every file under `folder` but the stage store's, relative to it.
+fn visible_files(folder: &Path) -> Vec<String> {
+    files(folder, false)
+        .iter()
+        .map(|p| p.strip_prefix(folder).unwrap().display().to_string())
+        .collect()
+}
+
 /// Files whose names say they are unfinished (`.tmp`), anywhere under `folder`, the store too.
 fn temporary_files(folder: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![folder.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().unwrap().to_string_lossy().contains(".tmp") {
-                found.push(path);
-            }
-        }
-    }
-    found
+    files(folder, true)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains(".tmp"))
+        .collect()
 }
 
 #[test]

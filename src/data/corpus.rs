@@ -194,7 +194,7 @@ impl Corpus {
     /// Keeps every `every`-th sentence starting at `offset`.
     pub fn sample(&mut self, every: usize, offset: usize) {
         let keep: Vec<bool> = (0..self.sentences.len())
-            .map(|k| k % every == offset)
+            .map(|k| sampled(k, every, offset))
             .collect();
         self.retain(&keep);
     }
@@ -218,6 +218,12 @@ impl Corpus {
         }
         before - self.sentences.len()
     }
+}
+
+/// Whether `sample: {every, offset}` keeps the sentence at `position` (counted after
+/// `exclude_in`): the one rule of whole and streamed reads.
+pub fn sampled(position: usize, every: usize, offset: usize) -> bool {
+    position % every == offset
 }
 
 /// The SST-2 class of a fine label: 0 for 0-1, 1 for 3-4, none for neutral.

@@ -5,7 +5,7 @@ mod sst;
 mod token_jsonl;
 mod yelp;
 
-pub use corpus::{Corpus, Format, Sentence, Sentences, binary_label, sentences};
+pub use corpus::{Corpus, Format, Sentence, Sentences, binary_label, sampled, sentences};
 pub use sst::{Node, Polarity, SstTree, read_sst_trees, sst_trees};
 pub use token_jsonl::{TokenJsonl, TokenSentence, read_token_jsonl};
 pub use yelp::{Review, Tokenizer, YelpOptions, YelpReviews, read_yelp_polarity, tokenize};

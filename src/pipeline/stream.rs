@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::Shard;
 use crate::config::Sample;
-use crate::data::{Corpus, Format, InputError, Sentences, sentences};
+use crate::data::{Corpus, Format, InputError, Sentences, sampled, sentences};
 
 /// Where a streamed input's sentences come from and which of them the run keeps.
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ impl Iterator for Batches<'_> {
             self.after_exclusion += 1;
             if input
                 .sample
-                .is_some_and(|sample| position % sample.every != sample.offset)
+                .is_some_and(|sample| !sampled(position, sample.every, sample.offset))
             {
                 continue;
             }
