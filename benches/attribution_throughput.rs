@@ -16,7 +16,7 @@ use std::time::Duration;
 use cd_pipeline::attribution::{
     Attribution, MethodConfig, ROWS_PER_BATCH, SpanSet, Target, attribute_corpus,
 };
-use cd_pipeline::model::LstmClassifier;
+use cd_pipeline::model::{LstmClassifier, Network};
 use cd_pipeline::numeric::{Mat, SplitMix64, matmul};
 use common::{Pools, best_of};
 use rayon::prelude::*;
@@ -70,10 +70,11 @@ fn main() {
         "integrated_gradients",
         "cell_decomposition",
     ];
+    let network = Network::from(model.clone());
     let mut timings = Vec::new();
     for spec in methods {
         let config: MethodConfig = spec.parse().unwrap();
-        let method = config.build(&model, Some(&vocab)).unwrap();
+        let method = config.build(&network, Some(&vocab)).unwrap();
         for (label, sentences) in [("random 20", &random), ("SST dev", &dev)] {
             let calls: [(&dyn Attribution, Target); 1] = [(method.as_ref(), Target::LogitDiff)];
             let run = || {

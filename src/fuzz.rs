@@ -7,7 +7,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use crate::data::{TokenJsonl, Tokenizer, YelpOptions, YelpReviews, sst_trees};
-use crate::model::{LstmClassifier, Vocabulary, normalize_token};
+use crate::model::{Network, Vocabulary, normalize_token};
 use crate::pipeline::PipelineFile;
 
 /// A fuzz target: runs one parser on the bytes, panicking only on a finding.
@@ -79,13 +79,12 @@ pub fn pipeline_yaml_target(bytes: &[u8]) {
     let _ = PipelineFile::from_yaml(Path::new("fuzz.yaml"), yaml, &overrides);
 }
 
-/// A safetensors model: one that loads runs on a sentence of its vocabulary.
+/// A safetensors model of any architecture: one that loads runs on a sentence of its vocabulary.
 pub fn safetensors_target(bytes: &[u8]) {
-    if let Ok(model) = LstmClassifier::<f32>::from_safetensors(Path::new("fuzz.safetensors"), bytes)
-    {
+    if let Ok(model) = Network::<f32>::from_safetensors(Path::new("fuzz.safetensors"), bytes) {
         let sentence: Vec<usize> = (0..3).map(|k| k % model.vocab_size()).collect();
-        let output = model.forward(&sentence).expect("ids within the vocabulary");
-        assert_eq!(output.logits.len(), model.num_classes());
+        let logits = model.logits(&sentence).expect("ids within the vocabulary");
+        assert_eq!(logits.len(), model.num_classes());
     }
 }
 

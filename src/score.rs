@@ -9,7 +9,7 @@ use crate::attribution::{MethodConfig, SpanSet, Target, attribute_in_chunks, bui
 use crate::config::ConfigError;
 use crate::data::TokenJsonl;
 use crate::io::{ParquetTableWriter, ScoreRecord, ScoresBuilder, check_writable, scores_schema};
-use crate::model::{Coverage, LstmClassifier, Vocabulary};
+use crate::model::{Coverage, Network, Vocabulary};
 use crate::pipeline::BATCH_SENTENCES;
 
 /// What to score and where to write it.
@@ -48,7 +48,7 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         }
         .into());
     }
-    let model = LstmClassifier::<f32>::load(&job.model)?;
+    let model = Network::<f32>::load(&job.model)?;
     let vocab = Vocabulary::load(&job.vocab)?;
     vocab.check_matches(&job.model, model.vocab_size())?;
     let methods =
@@ -63,6 +63,7 @@ pub fn run_score(job: &ScoreJob) -> Result<ScoreSummary, Error> {
         .map(|(m, target)| (m.variant(), target.to_string()))
         .collect();
     tracing::info!(
+        architecture = %model.architecture(),
         hidden = model.hidden_size(),
         classes = model.num_classes(),
         methods = methods

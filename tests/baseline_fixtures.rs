@@ -6,7 +6,7 @@
 mod common;
 
 use cd_pipeline::attribution::{MethodConfig, Span, SpanSet, Target};
-use cd_pipeline::model::LstmClassifier;
+use cd_pipeline::model::{LstmClassifier, Network};
 use cd_pipeline::numeric::Real;
 use common::{FixtureSentence, fixture, read_jsonl};
 
@@ -38,7 +38,7 @@ impl Captum {
 
 /// Per-word scores and the deltas of one method over one fixture sentence.
 fn word_scores<R: Real>(
-    model: &LstmClassifier<R>,
+    model: &Network<R>,
     spec: &str,
     ids: &[usize],
     target: Target,
@@ -61,7 +61,7 @@ fn max_error(got: &[f64], want: &[f64]) -> f64 {
 /// Every sentence and target within `tolerance` (`exact_tolerance` for gradient × input and
 /// leave-one-out, which have no quadrature).
 fn check<R: Real>(model_dir: &str, tolerance: f64, exact_tolerance: f64) {
-    let model = LstmClassifier::<R>::load(&fixture(&format!(
+    let model = Network::<R>::load(&fixture(&format!(
         "cd_reference/{model_dir}/model.safetensors"
     )))
     .unwrap();
@@ -81,7 +81,7 @@ fn check<R: Real>(model_dir: &str, tolerance: f64, exact_tolerance: f64) {
             case.sentence, case.target
         );
         if let Some(class) = case.class {
-            let logits = model.forward(ids).unwrap().logits;
+            let logits = model.logits(ids).unwrap();
             assert_eq!(
                 Target::Predicted.resolve(&logits),
                 Target::Logit(class).resolve(&logits)
@@ -221,9 +221,10 @@ fn cell_decomposition_matches_its_definition_and_sums_to_the_logits() {
             "cd_reference/{model_dir}/sentences.jsonl"
         )));
         let config: MethodConfig = "cell_decomposition".parse().unwrap();
+        let (n64, n32) = (Network::from(m64.clone()), Network::from(m32.clone()));
         let (method64, method32) = (
-            config.build(&m64, None).unwrap(),
-            config.build(&m32, None).unwrap(),
+            config.build(&n64, None).unwrap(),
+            config.build(&n32, None).unwrap(),
         );
         let mut worst = (0.0_f64, 0.0_f64);
         for sentence in &sentences {

@@ -18,7 +18,12 @@ fn path_str(p: &Path) -> &str {
 
 /// Writes the small fixture's sentences as a token JSONL file.
 fn write_input(dir: &Path) -> PathBuf {
-    let sentences: Vec<Sentence> = read_jsonl(&fixture("cd_reference/small/sentences.jsonl"));
+    write_fixture_input(dir, "cd_reference/small")
+}
+
+/// Writes a fixture folder's sentences as a token JSONL file.
+fn write_fixture_input(dir: &Path, fixture_dir: &str) -> PathBuf {
+    let sentences: Vec<Sentence> = read_jsonl(&fixture(&format!("{fixture_dir}/sentences.jsonl")));
     let lines: Vec<String> = sentences
         .iter()
         .map(|s| {
@@ -32,11 +37,33 @@ fn write_input(dir: &Path) -> PathBuf {
 
 #[test]
 fn score_writes_the_authors_cd_values_to_parquet() {
+    check_cd_scores("cd_reference/small", "logit_diff");
+}
+
+/// Stacked, bidirectional LSTMs and GRUs (the architectures fixtures, an independent
+/// implementation of the spec) through the command line: every span's rel and irrel.
+#[test]
+fn score_writes_cd_of_every_architecture_to_parquet() {
+    for model in [
+        "lstm_2layer",
+        "bilstm",
+        "bilstm_2layer",
+        "gru_2layer",
+        "bigru",
+    ] {
+        check_cd_scores(&format!("cd_architectures/{model}"), "logit_diff");
+    }
+    check_cd_scores("cd_architectures/gru", "logit:2");
+}
+
+/// `cd-pipeline score` of every span of a fixture folder's sentences under two conventions,
+/// against its cases.
+fn check_cd_scores(fixture_dir: &str, target: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let input = write_input(dir.path());
+    let input = write_fixture_input(dir.path(), fixture_dir);
     let output = dir.path().join("out/scores.parquet");
-    let model = fixture("cd_reference/small/model.safetensors");
-    let vocab = fixture("cd_reference/small/vocab.json");
+    let model = fixture(&format!("{fixture_dir}/model.safetensors"));
+    let vocab = fixture(&format!("{fixture_dir}/vocab.json"));
     let mut args = score_args(
         path_str(&model),
         path_str(&vocab),
@@ -52,6 +79,8 @@ fn score_writes_the_authors_cd_values_to_parquet() {
         "murdoch2018",
         "--threads",
         "2",
+        "--target",
+        target,
     ]);
     let run = cd_pipeline(&args);
     assert!(
@@ -60,8 +89,8 @@ fn score_writes_the_authors_cd_values_to_parquet() {
         String::from_utf8_lossy(&run.stderr)
     );
 
-    let sentences: Vec<Sentence> = read_jsonl(&fixture("cd_reference/small/sentences.jsonl"));
-    let cases: Vec<Case> = read_jsonl(&fixture("cd_reference/small/cases.jsonl"));
+    let sentences: Vec<Sentence> = read_jsonl(&fixture(&format!("{fixture_dir}/sentences.jsonl")));
+    let cases: Vec<Case> = read_jsonl(&fixture(&format!("{fixture_dir}/cases.jsonl")));
     let expected: std::collections::HashMap<(String, i32, i32), &Case> = cases
         .iter()
         .map(|c| {
@@ -75,7 +104,7 @@ fn score_writes_the_authors_cd_values_to_parquet() {
             )
         })
         .collect();
-    let output_bias = cd_pipeline::model::LstmClassifier::<f32>::load(&model)
+    let output_bias = cd_pipeline::model::RnnClassifier::<f32>::load(&model)
         .unwrap()
         .b_out()
         .to_vec();
@@ -104,10 +133,7 @@ fn score_writes_the_authors_cd_values_to_parquet() {
                 ends.value(row),
             );
             let case = expected[&key];
-            assert_eq!(
-                (methods.value(row), targets.value(row)),
-                ("cd", "logit_diff")
-            );
+            assert_eq!((methods.value(row), targets.value(row)), ("cd", target));
             let want = case.expected(variants.value(row).parse().unwrap());
             let values = |list: &arrow_array::ListArray| -> Vec<f64> {
                 list.value(row)
@@ -124,9 +150,13 @@ fn score_writes_the_authors_cd_values_to_parquet() {
                 "{key:?}"
             );
             let score = f64::from(scores.value(row));
-            assert!((score - (got_rel[1] - got_rel[0])).abs() <= 1e-6);
+            let want_score = match target {
+                "logit_diff" => got_rel[1] - got_rel[0],
+                _ => got_rel[2],
+            };
+            assert!((score - want_score).abs() <= 1e-6);
             let sentence = &sentences[case.sentence];
-            for class in 0..2 {
+            for class in 0..got_rel.len() {
                 let logit_without_bias = sentence.logits_f32[class] - f64::from(output_bias[class]);
                 assert!(
                     (got_rel[class] + got_irrel[class] - logit_without_bias).abs() <= 1e-5,
@@ -381,54 +411,6 @@ fn bad_input_exits_2_with_a_precise_message_and_writes_nothing() {
         &output,
         &["class 2 does not exist; the model has classes 0 to 1"],
     );
-}
-
-/// Stacked and bidirectional PyTorch models (the architectures fixtures) are refused with exit 2,
-/// naming every tensor the one-layer loader would otherwise have ignored.
-#[test]
-fn stacked_and_bidirectional_models_are_refused_naming_their_tensors() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = write_input(dir.path());
-    let output = dir.path().join("scores.parquet");
-    for (model, tensors) in [
-        (
-            "lstm_2layer",
-            &[
-                "lstm.bias_hh_l1",
-                "lstm.bias_ih_l1",
-                "lstm.weight_hh_l1",
-                "lstm.weight_ih_l1",
-            ][..],
-        ),
-        (
-            "bilstm",
-            &[
-                "lstm.bias_hh_l0_reverse",
-                "lstm.bias_ih_l0_reverse",
-                "lstm.weight_hh_l0_reverse",
-                "lstm.weight_ih_l0_reverse",
-            ][..],
-        ),
-    ] {
-        let weights = fixture(&format!("cd_architectures/{model}/model.safetensors"));
-        let vocab = fixture(&format!("cd_architectures/{model}/vocab.json"));
-        let listed: Vec<String> = tensors.iter().map(|t| format!("`{t}`")).collect();
-        let message = format!(
-            "{}: tensors {} are not part of",
-            weights.display(),
-            listed.join(", ")
-        );
-        assert_rejected(
-            &score_args(
-                path_str(&weights),
-                path_str(&vocab),
-                path_str(&input),
-                path_str(&output),
-            ),
-            &output,
-            &[&message],
-        );
-    }
 }
 
 /// `--max-len` keeps the spans of at most that many tokens; unknown tokens are counted in the

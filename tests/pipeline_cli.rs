@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Int32Type};
-use cd_pipeline::model::LstmClassifier;
+use cd_pipeline::model::{Architecture, CellKind, LstmClassifier, RnnClassifier};
 use common::{assert_schema_matches, cd_pipeline, read_parquet};
 
 const VOCAB: [&str; 6] = ["<unk>", "it", "good", "not", "bad", "film"];
@@ -644,18 +644,38 @@ fn empty_inputs_are_warned_about_and_zero_threads_refused() {
     );
 }
 
-/// A stacked model under `models` is refused when the pipeline is opened, naming its tensors.
+/// A stacked, bidirectional model (written by the tool in the spec's layout) and a GRU run the
+/// whole pipeline: CD of constituents, negations, statistics.
 #[test]
-fn a_stacked_model_in_a_pipeline_is_refused() {
-    let ws = Workspace::new();
-    let model = common::fixture("cd_architectures/lstm_2layer/model.safetensors");
-    let vocab = common::fixture("cd_architectures/lstm_2layer/vocab.json");
-    ws.assert_rejected(
-        &ws.pipeline(),
-        &[
-            &format!("models.lstm.weights={}", model.display()),
-            &format!("models.lstm.vocab={}", vocab.display()),
-        ],
-        &["tensors `lstm.bias_hh_l1`, `lstm.bias_ih_l1`, `lstm.weight_hh_l1`, `lstm.weight_ih_l1` are not part of a one-layer unidirectional LSTM classifier"],
-    );
+fn stacked_bidirectional_and_gru_models_run_the_pipeline() {
+    for architecture in [
+        Architecture {
+            cell: CellKind::Lstm,
+            layers: 2,
+            bidirectional: true,
+        },
+        Architecture {
+            cell: CellKind::Gru,
+            layers: 1,
+            bidirectional: false,
+        },
+    ] {
+        let ws = Workspace::new();
+        RnnClassifier::<f32>::seeded_random(architecture, VOCAB.len(), 8, 6, 2, 3)
+            .save(&ws.path("model.safetensors"))
+            .unwrap();
+        ws.write("pipeline.yaml", ws.pipeline());
+        let run = cd_pipeline(&["run", ws.path("pipeline.yaml").to_str().unwrap()]);
+        assert!(
+            run.status.success(),
+            "{architecture}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        for table in ["scores", "negations", "stats", "negation_phrase_scores"] {
+            assert!(
+                ws.path(&format!("out/{table}.parquet")).is_file(),
+                "{table}"
+            );
+        }
+    }
 }

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 pub use super::gradient::Quadrature;
 use super::gradient::{GradientXInput, IntegratedGradients};
 use super::{
-    Attribution, CellDecomposition, ContextualDecomposition, Convention, LeaveOneOut, Target,
+    Attribution, CellDecomposition, ContextualDecomposition, Convention, LeaveOneOut,
+    StackedDecomposition, Target,
 };
-use crate::model::{LstmClassifier, Vocabulary};
+use crate::model::{Network, Vocabulary};
 use crate::numeric::Real;
 
 /// What every method's options provide: checks, defaults and the method itself.
@@ -46,7 +47,7 @@ pub trait Method: fmt::Debug + Serialize {
     /// The method for `model`; `vocab` maps tokens named in the options (a baseline token).
     fn build<'m, R: Real>(
         &self,
-        model: &'m LstmClassifier<R>,
+        model: &'m Network<R>,
         vocab: Option<&Vocabulary>,
     ) -> Result<Box<dyn Attribution + 'm>, String>;
 }
@@ -111,7 +112,7 @@ macro_rules! methods {
             /// Builds the method for `model` (the one factory every front end uses).
             pub fn build<'m, R: Real>(
                 &self,
-                model: &'m LstmClassifier<R>,
+                model: &'m Network<R>,
                 vocab: Option<&Vocabulary>,
             ) -> Result<Box<dyn Attribution + 'm>, String> {
                 match self {
@@ -169,11 +170,19 @@ impl Method for CdOptions {
 
     fn build<'m, R: Real>(
         &self,
-        model: &'m LstmClassifier<R>,
+        model: &'m Network<R>,
         _vocab: Option<&Vocabulary>,
     ) -> Result<Box<dyn Attribution + 'm>, String> {
-        let cd = ContextualDecomposition::new(model, self.convention);
-        Ok(Box::new(if self.beta { cd.with_beta() } else { cd }))
+        Ok(match model {
+            Network::Lstm(model) => {
+                let cd = ContextualDecomposition::new(model, self.convention);
+                Box::new(if self.beta { cd.with_beta() } else { cd })
+            }
+            Network::Rnn(model) => {
+                let cd = StackedDecomposition::new(model, self.convention);
+                Box::new(if self.beta { cd.with_beta() } else { cd })
+            }
+        })
     }
 }
 
@@ -204,10 +213,10 @@ impl Method for LeaveOneOutOptions {
 
     fn build<'m, R: Real>(
         &self,
-        model: &'m LstmClassifier<R>,
+        model: &'m Network<R>,
         _vocab: Option<&Vocabulary>,
     ) -> Result<Box<dyn Attribution + 'm>, String> {
-        Ok(Box::new(LeaveOneOut::new(model)))
+        Ok(Box::new(LeaveOneOut::new(model.classifier())))
     }
 }
 
@@ -224,10 +233,10 @@ impl Method for GradientXInputOptions {
 
     fn build<'m, R: Real>(
         &self,
-        model: &'m LstmClassifier<R>,
+        model: &'m Network<R>,
         _vocab: Option<&Vocabulary>,
     ) -> Result<Box<dyn Attribution + 'm>, String> {
-        Ok(Box::new(GradientXInput::new(model)))
+        Ok(Box::new(GradientXInput::new(model.classifier())))
     }
 }
 
@@ -343,7 +352,7 @@ impl Method for IntegratedGradientsOptions {
 
     fn build<'m, R: Real>(
         &self,
-        model: &'m LstmClassifier<R>,
+        model: &'m Network<R>,
         vocab: Option<&Vocabulary>,
     ) -> Result<Box<dyn Attribution + 'm>, String> {
         let token = match &self.baseline {
@@ -360,7 +369,7 @@ impl Method for IntegratedGradientsOptions {
             }
         };
         Ok(Box::new(IntegratedGradients::new(
-            model,
+            model.classifier(),
             self.steps,
             self.quadrature,
             token,
@@ -386,10 +395,16 @@ impl Method for CellDecompositionOptions {
 
     fn build<'m, R: Real>(
         &self,
-        model: &'m LstmClassifier<R>,
+        model: &'m Network<R>,
         _vocab: Option<&Vocabulary>,
     ) -> Result<Box<dyn Attribution + 'm>, String> {
-        Ok(Box::new(CellDecomposition::new(model)))
+        match model {
+            Network::Lstm(model) => Ok(Box::new(CellDecomposition::new(model))),
+            Network::Rnn(model) => Err(format!(
+                "cell_decomposition is defined for one-layer unidirectional LSTMs only; this model is a {}",
+                model.architecture()
+            )),
+        }
     }
 }
 
@@ -408,7 +423,7 @@ pub type BuiltMethod<'m> = (Box<dyn Attribution + 'm>, Target);
 pub fn build_methods<'m, R: Real>(
     configs: &[MethodConfig],
     target: Option<Target>,
-    model: &'m LstmClassifier<R>,
+    model: &'m Network<R>,
     vocab: Option<&Vocabulary>,
 ) -> Result<Vec<BuiltMethod<'m>>, String> {
     let mut distinct: Vec<(&MethodConfig, Target)> = Vec::new();

@@ -13,7 +13,7 @@ mod gradient;
 mod leave_one_out;
 mod target;
 
-pub use cd::{ContextualDecomposition, Convention};
+pub use cd::{ContextualDecomposition, Convention, StackedDecomposition};
 pub use cell_decomposition::CellDecomposition;
 pub use config::{
     Baseline, CdOptions, CellDecompositionOptions, GradientXInputOptions,

@@ -5,8 +5,12 @@ mod classifier;
 mod glove;
 mod logreg;
 mod lstm;
+mod network;
 mod occlusion;
 mod path_gradients;
+mod rnn;
+mod rnn_backprop;
+mod rnn_io;
 mod safetensors_io;
 mod train;
 mod vocab;
@@ -16,6 +20,12 @@ pub use classifier::{Classifier, Occluded, Occlusion, OutputFunction, PathGradie
 pub use glove::WordVectors;
 pub use logreg::{LogisticRegression, NgramFeatures, SparseExample, fit};
 pub use lstm::{ForwardTrace, LstmClassifier};
+pub use network::Network;
+pub use rnn::{
+    Architecture, CellKind, DirectionTrace, DirectionWeights, LayerTrace, RnnClassifier, RnnTrace,
+    previous_position, processing_order,
+};
+pub use rnn_io::architecture_of;
 pub use safetensors_io::TENSOR_NAMES;
 pub use train::{CHUNK_ROWS, Example, TrainOptions, TrainRecord, Trained, accuracy, train};
 pub use vocab::{Coverage, Encoded, UNKNOWN_TOKEN, Vocabulary, normalize_token};
@@ -33,10 +43,16 @@ pub enum ModelError {
     #[error("{path}: not a safetensors file: {message}")]
     Format { path: PathBuf, message: String },
     #[error(
-        "{path}: tensors {} are not part of a one-layer unidirectional LSTM classifier (embed.weight, lstm.*_l0, hidden_to_label.*); stacked, bidirectional and GRU models are not supported",
+        "{path}: tensors {} are not part of a recurrent classifier's state_dict (embed.weight; lstm.* or gru.* weight_ih, weight_hh, bias_ih, bias_hh with suffix _l<layer> or _l<layer>_reverse; hidden_to_label.weight and .bias)",
         tensors.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
     )]
     UnexpectedTensors { path: PathBuf, tensors: Vec<String> },
+    #[error(
+        "{path}: a {architecture}, where a one-layer unidirectional LSTM is needed (load it as a `Network`, which takes every architecture)"
+    )]
+    NotOneLayerLstm { path: PathBuf, architecture: String },
+    #[error("{message}")]
+    Architecture { message: String },
     #[error("{path}: tensor `{tensor}` is missing")]
     MissingTensor { path: PathBuf, tensor: String },
     #[error("{path}: tensor `{tensor}` has dtype {dtype}; expected F32 or F64")]

@@ -41,17 +41,11 @@ impl<R: Real> LstmClassifier<R> {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        let mut unexpected: Vec<String> = tensors
-            .names()
-            .into_iter()
-            .filter(|name| !TENSOR_NAMES.contains(name))
-            .map(str::to_string)
-            .collect();
-        if !unexpected.is_empty() {
-            unexpected.sort();
-            return Err(ModelError::UnexpectedTensors {
+        let architecture = super::rnn_io::architecture_of(path, &tensors.names())?;
+        if !architecture.is_paper() {
+            return Err(ModelError::NotOneLayerLstm {
                 path: path.to_path_buf(),
-                tensors: unexpected,
+                architecture: architecture.to_string(),
             });
         }
         let reader = TensorReader { path, tensors };
@@ -166,13 +160,13 @@ pub(super) fn write_f32_tensors(
     std::fs::rename(&temporary, path)
 }
 
-struct TensorReader<'a> {
-    path: &'a Path,
-    tensors: SafeTensors<'a>,
+pub(super) struct TensorReader<'a> {
+    pub(super) path: &'a Path,
+    pub(super) tensors: SafeTensors<'a>,
 }
 
 impl TensorReader<'_> {
-    fn shape_of(&self, name: &str) -> Result<Vec<usize>, ModelError> {
+    pub(super) fn shape_of(&self, name: &str) -> Result<Vec<usize>, ModelError> {
         self.tensors
             .tensor(name)
             .map(|t| t.shape().to_vec())
@@ -182,7 +176,7 @@ impl TensorReader<'_> {
             })
     }
 
-    fn shape_error(&self, name: &str, expected: &str, actual: Vec<usize>) -> ModelError {
+    pub(super) fn shape_error(&self, name: &str, expected: &str, actual: Vec<usize>) -> ModelError {
         ModelError::Shape {
             path: self.path.to_path_buf(),
             tensor: name.to_string(),
@@ -226,12 +220,17 @@ impl TensorReader<'_> {
         Ok(values)
     }
 
-    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<f64>, ModelError> {
+    pub(super) fn matrix(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Array2<f64>, ModelError> {
         let values = self.values(name, &[rows, cols])?;
         Ok(Array2::from_shape_vec((rows, cols), values).expect("length checked by shape"))
     }
 
-    fn vector(&self, name: &str, len: usize) -> Result<Array1<f64>, ModelError> {
+    pub(super) fn vector(&self, name: &str, len: usize) -> Result<Array1<f64>, ModelError> {
         Ok(Array1::from_vec(self.values(name, &[len])?))
     }
 }
@@ -349,7 +348,7 @@ mod tests {
         stacked.insert("lstm.bias_hh_l1", (vec![16], vec![0.0; 16]));
         let message = load_error(&stacked);
         assert!(
-            message.contains("tensors `lstm.bias_hh_l1`, `lstm.weight_ih_l1` are not part of"),
+            message.contains("tensor `lstm.weight_hh_l1` is missing"),
             "{message}"
         );
 

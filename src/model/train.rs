@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::LstmClassifier;
+use super::Network;
 use super::backprop::{Gradients, LstmParameters, batch_gradients};
 use crate::numeric::{Real, SplitMix64, simd_dispatch};
 use crate::progress::Progress;
@@ -161,14 +161,13 @@ simd_dispatch! {
 }
 
 /// Fraction of `examples` the model classifies correctly.
-pub fn accuracy(model: &LstmClassifier<f32>, examples: &[Example]) -> f64 {
+pub fn accuracy(model: &Network<f32>, examples: &[Example]) -> f64 {
     let correct: usize = examples
         .par_iter()
         .map(|example| {
             let logits = model
-                .forward(&example.ids)
-                .expect("ids are in the vocabulary")
-                .logits;
+                .logits(&example.ids)
+                .expect("ids are in the vocabulary");
             let predicted = (0..logits.len())
                 .fold(0, |best, k| if logits[k] > logits[best] { k } else { best });
             usize::from(predicted == example.label)
@@ -279,7 +278,7 @@ pub fn train(
             let end_of_epoch = k + 1 == batches.len();
             if iteration % options.eval_every == 0 || end_of_epoch {
                 let evaluated = averaged.as_ref().unwrap_or(&parameters);
-                let dev_accuracy = accuracy(&evaluated.classifier(), dev);
+                let dev_accuracy = accuracy(&evaluated.classifier().into(), dev);
                 trained.log.push(TrainRecord {
                     epoch,
                     iteration,

@@ -12,7 +12,7 @@ use arrow_schema::SchemaRef;
 use super::ScoreCoverage;
 use crate::attribution::Span;
 pub use crate::io::MethodRef;
-use crate::model::{LstmClassifier, ModelError, Vocabulary};
+use crate::model::{ModelError, Network, Vocabulary};
 
 /// The kinds of artefacts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,13 +144,13 @@ pub struct Coefficients {
 #[derive(Debug)]
 pub struct LoadedModel {
     pub weights: PathBuf,
-    pub model: LstmClassifier<f32>,
+    pub model: Network<f32>,
     pub vocab: Vocabulary,
 }
 
 impl LoadedModel {
     pub fn load(weights: &Path, vocab: &Path) -> Result<Self, ModelError> {
-        let model = LstmClassifier::<f32>::load(weights)?;
+        let model = Network::<f32>::load(weights)?;
         let vocab = Vocabulary::load(vocab)?;
         vocab.check_matches(weights, model.vocab_size())?;
         Ok(Self {

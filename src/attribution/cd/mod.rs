@@ -9,10 +9,14 @@ mod engine;
 mod kernel;
 mod lanes;
 mod reference;
+mod stacked;
+mod stacked_reference;
 
 pub use engine::recurrent_product_columns;
 pub use lanes::recurrent_rows;
 pub use reference::decompose_one_span;
+pub use stacked::StackedDecomposition;
+pub use stacked_reference::decompose_one_span_rnn;
 
 use std::fmt;
 use std::str::FromStr;

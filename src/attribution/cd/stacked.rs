@@ -1,0 +1,507 @@
+//! The batched CD engine for stacked and bidirectional LSTMs and for GRUs (spec
+//! `cd_architectures.md` §6): all spans of a sentence advance together through each layer and
+//! direction, one matrix product per step for their recurrent products and, above the first
+//! layer, one for their input products.
+//!
+//! Exact shortcuts (exact in real arithmetic; only rounding differs from the one-span reference):
+//! - γ = full − β for every state and product, so only β is propagated: the full input and
+//!   recurrent products, gate values, cells and hidden states come from the forward pass;
+//! - a span's β is exactly zero until its relevant input first is: in layer 0 before its start
+//!   (forward) or after its end (backward); above, wherever the layer below's β is still zero.
+//!   Such steps are skipped and the span joins when its input does (the "join" rule of §6);
+//! - the bias-only shares (σ(b), tanh(b), for the GRU's candidate tanh(b_in + r_0 b_hn)) are one
+//!   vector per direction.
+
+use ndarray::ArrayView1;
+use rayon::prelude::*;
+
+use super::engine::{completeness_residual, recurrent_product_columns};
+use super::{Convention, Decomposition};
+use crate::attribution::corpus::cut_batches;
+use crate::attribution::{
+    Attribution, AttributionError, LinearTarget, SentenceSpans, Span, SpanScore, Target,
+    check_sentences,
+};
+use crate::model::{CellKind, DirectionTrace, RnnClassifier, RnnTrace};
+use crate::numeric::{Mat, Real, matmul, simd_dispatch};
+
+/// Spans × positions held at once for the layer outputs (β of every span at every position,
+/// `D·H` wide): bounds the engine's memory for long sentences.
+const SPAN_POSITIONS_PER_CHUNK: usize = 1 << 15;
+
+/// The weights of one direction restricted to the decomposed gates (LSTM i, f, g; GRU r, z, n),
+/// transposed and padded to [`recurrent_product_columns`], and the bias shares.
+#[derive(Debug)]
+struct DirectionPlan<R> {
+    /// `(In, C)`.
+    input: Vec<R>,
+    /// `(H, C)`.
+    recurrent: Vec<R>,
+    /// `b_ih + b_hh` of the three decomposed gates (for the GRU's candidate: unused).
+    bias: Vec<R>,
+    /// act(bias) of the three gates; the GRU's third block is n_0 = tanh(b_in + r_0 ⊙ b_hn).
+    bias_shares: Vec<R>,
+    /// GRU: b_hn and b_in + r_0 ⊙ b_hn.
+    b_hn: Vec<R>,
+    bias_n: Vec<R>,
+}
+
+impl<R: Real> DirectionPlan<R> {
+    fn new(model: &RnnClassifier<R>, layer: usize, direction: usize) -> Self {
+        let w = &model.layers()[layer][direction];
+        let h = model.hidden_size();
+        let columns = recurrent_product_columns(h);
+        let pad = |transposed: &ndarray::Array2<R>| -> Vec<R> {
+            let mut values = vec![R::zero(); transposed.nrows() * columns];
+            for (row, source) in values.chunks_exact_mut(columns).zip(transposed.rows()) {
+                for (v, &s) in row.iter_mut().zip(source.iter().take(3 * h)) {
+                    *v = s;
+                }
+            }
+            values
+        };
+        let bias: Vec<R> = (0..3 * h).map(|k| w.b_ih[k] + w.b_hh[k]).collect();
+        let gru = model.architecture().cell == CellKind::Gru;
+        let mut bias_shares: Vec<R> = bias
+            .iter()
+            .enumerate()
+            .map(|(k, &b)| {
+                if (2 * h..3 * h).contains(&k) {
+                    b.tanh_act()
+                } else {
+                    b.sigmoid()
+                }
+            })
+            .collect();
+        let (mut b_hn, mut bias_n) = (Vec::new(), Vec::new());
+        if gru {
+            b_hn = (0..h).map(|j| w.b_hh[2 * h + j]).collect();
+            bias_n = (0..h)
+                .map(|j| w.b_ih[2 * h + j] + bias_shares[j] * b_hn[j])
+                .collect();
+            for j in 0..h {
+                bias_shares[2 * h + j] = bias_n[j].tanh_act();
+            }
+        }
+        Self {
+            input: pad(&w.w_ih_t),
+            recurrent: pad(&w.w_hh_t),
+            bias,
+            bias_shares,
+            b_hn,
+            bias_n,
+        }
+    }
+}
+
+/// CD under one convention for an [`RnnClassifier`], as an [`Attribution`] method.
+#[derive(Debug)]
+pub struct StackedDecomposition<'m, R: Real> {
+    model: &'m RnnClassifier<R>,
+    convention: Convention,
+    keep_beta: bool,
+    /// `plans[k][d]`.
+    plans: Vec<Vec<DirectionPlan<R>>>,
+}
+
+impl<'m, R: Real> StackedDecomposition<'m, R> {
+    pub fn new(model: &'m RnnClassifier<R>, convention: Convention) -> Self {
+        let plans = (0..model.layers().len())
+            .map(|k| {
+                (0..model.architecture().directions())
+                    .map(|d| DirectionPlan::new(model, k, d))
+                    .collect()
+            })
+            .collect();
+        Self {
+            model,
+            convention,
+            keep_beta: false,
+            plans,
+        }
+    }
+
+    /// The same method, its scores carrying the top layer's final β (`D·H`) as their embedding.
+    pub fn with_beta(mut self) -> Self {
+        self.keep_beta = true;
+        self
+    }
+
+    /// CD of `spans` of a sentence given its forward pass; spans must fit the sentence.
+    pub fn decompose(&self, trace: &RnnTrace<R>, spans: &[Span]) -> Vec<Decomposition> {
+        let per_chunk = (SPAN_POSITIONS_PER_CHUNK / trace.len()).max(1);
+        spans
+            .chunks(per_chunk)
+            .flat_map(|chunk| self.decompose_chunk(trace, chunk))
+            .collect()
+    }
+
+    fn decompose_chunk(&self, trace: &RnnTrace<R>, spans: &[Span]) -> Vec<Decomposition> {
+        let model = self.model;
+        let (len, h) = (trace.len(), model.hidden_size());
+        let architecture = model.architecture();
+        let directions = architecture.directions();
+        let width = directions * h;
+        let count = spans.len();
+        // Per span, the positions (inclusive) where the current layer's relevant input may be
+        // non-zero.
+        let mut ranges: Vec<(usize, usize)> = spans.iter().map(|s| (s.start, s.end - 1)).collect();
+        let mut below: Vec<R> = Vec::new();
+        let mut features = vec![R::zero(); count * width];
+        let columns = recurrent_product_columns(h);
+        let mut recurrent = vec![R::zero(); count * columns];
+        let mut input_rel = vec![R::zero(); count * columns];
+        let mut gathered: Vec<R> = Vec::new();
+        for (k, plans) in self.plans.iter().enumerate() {
+            let top = k + 1 == self.plans.len();
+            let in_width = model.layer_input(k);
+            let mut output = if top {
+                Vec::new()
+            } else {
+                vec![R::zero(); count * len * width]
+            };
+            for (d, plan) in plans.iter().enumerate() {
+                let backward = d == 1;
+                let direction = &trace.layers[k].directions[d];
+                // The processing step at which each span's relevant input starts; spans in that
+                // order, so that the running ones are always a prefix.
+                let joins: Vec<usize> = ranges
+                    .iter()
+                    .map(|&(lo, hi)| if backward { len - 1 - hi } else { lo })
+                    .collect();
+                let mut order: Vec<usize> = (0..count).collect();
+                order.sort_by_key(|&s| joins[s]);
+                let mut beta_h = vec![R::zero(); count * h];
+                let mut beta_c = vec![R::zero(); count * h];
+                let mut running = 0;
+                for step in 0..len {
+                    let t = if backward { len - 1 - step } else { step };
+                    while running < count && joins[order[running]] <= step {
+                        running += 1;
+                    }
+                    matmul(
+                        Mat::new(&beta_h, running, h),
+                        Mat::new(&plan.recurrent, h, columns),
+                        &mut recurrent,
+                        false,
+                    );
+                    if k == 0 {
+                        let source = &direction.input_products.row(t);
+                        for (rank, &s) in order[..running].iter().enumerate() {
+                            let row = &mut input_rel[rank * columns..rank * columns + 3 * h];
+                            if spans[s].contains(t) {
+                                for (v, &x) in row.iter_mut().zip(source.iter()) {
+                                    *v = x;
+                                }
+                            } else {
+                                row.fill(R::zero());
+                            }
+                        }
+                    } else {
+                        gathered.clear();
+                        for &s in &order[..running] {
+                            let at = (s * len + t) * in_width;
+                            gathered.extend_from_slice(&below[at..at + in_width]);
+                        }
+                        matmul(
+                            Mat::new(&gathered, running, in_width),
+                            Mat::new(&plan.input, in_width, columns),
+                            &mut input_rel,
+                            false,
+                        );
+                    }
+                    let relevant: Vec<R> = order[..running]
+                        .iter()
+                        .map(|&s| {
+                            if self.convention.bias_product_relevant(spans[s], t) {
+                                R::one()
+                            } else {
+                                R::zero()
+                            }
+                        })
+                        .collect();
+                    let rows = Rows {
+                        recurrent: &recurrent[..running * columns],
+                        input_rel: &input_rel[..running * columns],
+                        columns,
+                        relevant: &relevant,
+                    };
+                    let position = Position::new(direction, t, h);
+                    match architecture.cell {
+                        CellKind::Lstm => lstm_rows(
+                            plan,
+                            &position,
+                            rows,
+                            &mut beta_h[..running * h],
+                            &mut beta_c[..running * h],
+                        ),
+                        CellKind::Gru => {
+                            gru_rows(plan, &position, rows, &mut beta_h[..running * h])
+                        }
+                    }
+                    if !top {
+                        for (rank, &s) in order[..running].iter().enumerate() {
+                            let at = (s * len + t) * width + d * h;
+                            output[at..at + h].copy_from_slice(&beta_h[rank * h..(rank + 1) * h]);
+                        }
+                    }
+                }
+                if top {
+                    for (rank, &s) in order.iter().enumerate() {
+                        features[s * width + d * h..s * width + (d + 1) * h]
+                            .copy_from_slice(&beta_h[rank * h..(rank + 1) * h]);
+                    }
+                }
+            }
+            if architecture.bidirectional {
+                ranges.fill((0, len - 1));
+            } else {
+                for range in &mut ranges {
+                    range.1 = len - 1;
+                }
+            }
+            below = output;
+        }
+        self.finish(trace, spans, &features)
+    }
+
+    fn finish(&self, trace: &RnnTrace<R>, spans: &[Span], features: &[R]) -> Vec<Decomposition> {
+        let width = trace.features.len();
+        let logits_without_bias: Vec<f64> = trace
+            .logits
+            .iter()
+            .zip(self.model.b_out())
+            .map(|(l, b)| l - b.as_f64())
+            .collect();
+        spans
+            .iter()
+            .zip(features.chunks_exact(width))
+            .map(|(&span, beta)| {
+                let gamma: Vec<R> = trace
+                    .features
+                    .iter()
+                    .zip(beta)
+                    .map(|(&f, &b)| f - b)
+                    .collect();
+                let rel = self.model.output(beta, false);
+                let irrel = self.model.output(&gamma, false);
+                let residual = completeness_residual(&rel, &irrel, &logits_without_bias);
+                Decomposition {
+                    span,
+                    rel,
+                    irrel,
+                    residual,
+                    beta: self
+                        .keep_beta
+                        .then(|| beta.iter().map(|v| v.as_f64() as f32).collect()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What the forward pass gives of one position of one direction, for every span.
+struct Position<'a, R> {
+    /// Input plus recurrent products without bias, of the three decomposed gates.
+    full: Vec<R>,
+    /// The gate values at t.
+    gates: &'a [R],
+    /// LSTM: c_t and tanh(c_t); GRU: the full recurrent product of the candidate, V_n h.
+    cell: Vec<R>,
+    tanh_cell: Vec<R>,
+    /// GRU: the full input product of the candidate, W_n x.
+    input_n: Vec<R>,
+}
+
+impl<'a, R: Real> Position<'a, R> {
+    fn new(direction: &'a DirectionTrace<R>, t: usize, h: usize) -> Self {
+        let contiguous = |row: ArrayView1<'a, R>| -> &'a [R] {
+            row.to_slice().expect("rows of standard-layout matrices")
+        };
+        let input = contiguous(direction.input_products.row(t));
+        let recurrent = contiguous(direction.recurrent_products.row(t));
+        let full = (0..3 * h).map(|k| input[k] + recurrent[k]).collect();
+        let gates = contiguous(direction.gates.row(t));
+        if direction.cells.nrows() > 0 {
+            let cell = direction.cells.row(t).to_vec();
+            let tanh_cell = cell.iter().map(|c| c.tanh_act()).collect();
+            Self {
+                full,
+                gates,
+                cell,
+                tanh_cell,
+                input_n: Vec::new(),
+            }
+        } else {
+            Self {
+                full,
+                gates,
+                cell: recurrent[2 * h..3 * h].to_vec(),
+                tanh_cell: Vec::new(),
+                input_n: input[2 * h..3 * h].to_vec(),
+            }
+        }
+    }
+}
+
+/// The per-span operands of one step: `C`-wide rows of V β and W β_in, and whether the bias
+/// product is relevant (1) or not (0).
+#[derive(Clone, Copy)]
+struct Rows<'a, R> {
+    recurrent: &'a [R],
+    input_rel: &'a [R],
+    columns: usize,
+    relevant: &'a [R],
+}
+
+simd_dispatch! {
+    /// The LSTM step of spec §3 for every running span, γ taken as full − β.
+    fn lstm_rows<R: Real>(
+        plan: &DirectionPlan<R>,
+        position: &Position<'_, R>,
+        rows: Rows<'_, R>,
+        beta_h: &mut [R],
+        beta_c: &mut [R],
+    ) {
+        let h = position.cell.len();
+        let half = R::from_f64(0.5);
+        let (bias, shares) = (&plan.bias, &plan.bias_shares);
+        for (rank, (state_h, state_c)) in beta_h
+            .chunks_exact_mut(h)
+            .zip(beta_c.chunks_exact_mut(h))
+            .enumerate()
+        {
+            let rec = &rows.recurrent[rank * rows.columns..];
+            let inp = &rows.input_rel[rank * rows.columns..];
+            let relevant = rows.relevant[rank];
+            for j in 0..h {
+                // (rel, act(rel + b), act(irrel + b)) of gate block q.
+                let split = |q: usize, sigmoid: bool| {
+                    let k = q * h + j;
+                    let rel = rec[k] + inp[k];
+                    let irrel = position.full[k] - rel;
+                    let (with_rel, with_irrel) = if sigmoid {
+                        R::sigmoid_pair(rel + bias[k], irrel + bias[k])
+                    } else {
+                        R::tanh_pair(rel + bias[k], irrel + bias[k])
+                    };
+                    let all = position.gates[k];
+                    (with_rel - shares[k] + all - with_irrel) * half
+                };
+                let ri = split(0, true);
+                let rf = split(1, true);
+                let rg = split(2, false);
+                let (bi, bf, bg) = (shares[j], shares[h + j], shares[2 * h + j]);
+                let c = ri * (rg + bg) + bi * rg + relevant * bi * bg + (rf + bf) * state_c[j];
+                state_c[j] = c;
+                let (tanh_beta, tanh_gamma) = R::tanh_pair(c, position.cell[j] - c);
+                state_h[j] = position.gates[3 * h + j]
+                    * (tanh_beta + position.tanh_cell[j] - tanh_gamma)
+                    * half;
+            }
+        }
+    }
+}
+
+simd_dispatch! {
+    /// The GRU step of spec §4 for every running span, γ taken as full − β.
+    fn gru_rows<R: Real>(
+        plan: &DirectionPlan<R>,
+        position: &Position<'_, R>,
+        rows: Rows<'_, R>,
+        beta_h: &mut [R],
+    ) {
+        let h = position.cell.len();
+        let half = R::from_f64(0.5);
+        let (bias, shares) = (&plan.bias, &plan.bias_shares);
+        for (rank, state) in beta_h.chunks_exact_mut(h).enumerate() {
+            let rec = &rows.recurrent[rank * rows.columns..];
+            let inp = &rows.input_rel[rank * rows.columns..];
+            let relevant = rows.relevant[rank];
+            for j in 0..h {
+                // (β share, γ share) of gate block q (r or z).
+                let split = |q: usize| {
+                    let k = q * h + j;
+                    let rel = rec[k] + inp[k];
+                    let irrel = position.full[k] - rel;
+                    let (with_rel, with_irrel) =
+                        R::sigmoid_pair(rel + bias[k], irrel + bias[k]);
+                    let all = position.gates[k];
+                    (
+                        (with_rel - shares[k] + all - with_irrel) * half,
+                        (with_irrel - shares[k] + all - with_rel) * half,
+                    )
+                };
+                let (r_beta, r_gamma) = split(0);
+                let (z_beta, _) = split(1);
+                let (r_0, z_0, n_0) = (shares[j], shares[h + j], shares[2 * h + j]);
+                let v_beta = rec[2 * h + j];
+                let v_all = position.cell[j];
+                let b_hn = plan.b_hn[j];
+                let rel_n = inp[2 * h + j] + r_beta * v_beta + r_beta * b_hn + r_0 * v_beta;
+                let irrel_n = (position.input_n[j] - inp[2 * h + j])
+                    + r_gamma * (v_all + b_hn)
+                    + (r_beta + r_0) * (v_all - v_beta);
+                let (with_rel, with_irrel) =
+                    R::tanh_pair(rel_n + plan.bias_n[j], irrel_n + plan.bias_n[j]);
+                let n_beta = (with_rel - n_0 + position.gates[2 * h + j] - with_irrel) * half;
+                let (u_beta, u_0) = (-z_beta, R::one() - z_0);
+                state[j] = u_beta * n_beta
+                    + u_beta * n_0
+                    + u_0 * n_beta
+                    + (z_beta + z_0) * state[j]
+                    + relevant * u_0 * n_0;
+            }
+        }
+    }
+}
+
+/// CD splits the logits, so it attributes targets linear in them; the delta only measures the
+/// forward pass's rounding (γ is taken as full − β).
+impl<R: Real> Attribution for StackedDecomposition<'_, R> {
+    fn method(&self) -> &'static str {
+        "cd"
+    }
+
+    fn variant(&self) -> Option<String> {
+        Some(self.convention.name().to_string())
+    }
+
+    fn rows(&self, _len: usize, spans: usize) -> usize {
+        spans
+    }
+
+    fn attribute(
+        &self,
+        sentences: &[SentenceSpans<'_>],
+        target: Target,
+    ) -> Result<Vec<Vec<SpanScore>>, AttributionError> {
+        check_sentences(sentences, self.model.vocab_size())?;
+        let bias = ArrayView1::from(self.model.b_out());
+        let mut results = Vec::with_capacity(sentences.len());
+        for range in cut_batches(
+            sentences.iter().map(|s| s.spans.len()),
+            super::ROWS_PER_BATCH,
+        ) {
+            let batch: Vec<Result<Vec<SpanScore>, AttributionError>> = sentences[range]
+                .par_iter()
+                .map(|sentence| {
+                    let trace = self.model.forward(sentence.token_ids)?;
+                    let linear = LinearTarget::new("cd", target, &trace.logits, bias)?;
+                    Ok(self
+                        .decompose(&trace, sentence.spans)
+                        .into_iter()
+                        .map(|d| SpanScore {
+                            embedding: d.beta,
+                            ..linear.score(d.span, d.rel, d.irrel)
+                        })
+                        .collect())
+                })
+                .collect();
+            for scores in batch {
+                results.push(scores?);
+            }
+        }
+        Ok(results)
+    }
+}
