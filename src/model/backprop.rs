@@ -253,8 +253,8 @@ impl<R: Real> SparseRows<R> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gradients<R> {
     pub embedding: SparseRows<R>,
-    /// w_ih, w_hh, b_ih, b_hh, w_out, b_out, shaped as in the parameters.
-    pub dense: [Vec<R>; 6],
+    /// Every tensor after the embedding, in the parameters' order and shapes.
+    pub dense: Vec<Vec<R>>,
     /// Sum over the batch of −log p(label).
     pub loss: f64,
     /// Sentences whose arg-max class was the label.
@@ -266,7 +266,10 @@ impl<R: Real> Gradients<R> {
         let [_, w_ih, w_hh, b_ih, b_hh, w_out, b_out] = parameters.tensors();
         Self {
             embedding: SparseRows::new(parameters.embedding_dim),
-            dense: [w_ih, w_hh, b_ih, b_hh, w_out, b_out].map(|t| vec![R::zero(); t.len()]),
+            dense: [w_ih, w_hh, b_ih, b_hh, w_out, b_out]
+                .iter()
+                .map(|t| vec![R::zero(); t.len()])
+                .collect(),
             loss: 0.0,
             correct: 0,
         }
@@ -367,7 +370,9 @@ pub fn batch_gradients<R: Real>(
             d_logits[row * c + k] = R::from_f64(probability - target) * scale;
         }
     }
-    let [d_w_ih, d_w_hh, d_b_ih, d_b_hh, d_w_out, d_b_out] = &mut grads.dense;
+    let [d_w_ih, d_w_hh, d_b_ih, d_b_hh, d_w_out, d_b_out] = &mut grads.dense[..] else {
+        unreachable!("six dense tensors")
+    };
     matmul(
         Mat::new(&d_logits, b, c).t(),
         Mat::new(last, b, h),

@@ -27,7 +27,9 @@ pub use rnn::{
 };
 pub use rnn_io::architecture_of;
 pub use safetensors_io::TENSOR_NAMES;
-pub use train::{CHUNK_ROWS, Example, TrainOptions, TrainRecord, Trained, accuracy, train};
+pub use train::{
+    CHUNK_ROWS, Example, TrainOptions, TrainRecord, Trainable, Trained, accuracy, train,
+};
 pub use vocab::{Coverage, Encoded, UNKNOWN_TOKEN, Vocabulary, normalize_token};
 
 use std::path::PathBuf;

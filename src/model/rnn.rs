@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::{ModelError, Occluded, Occlusion, PathGradients, PathRequest};
 use crate::numeric::{Mat, Real, SplitMix64, dot_f64, matmul};
@@ -303,11 +303,26 @@ impl<R: Real> RnnClassifier<R> {
     }
 
     /// PyTorch's default initialisation (embedding N(0, 1); every other weight and bias
-    /// U(−1/√H, 1/√H)) from a seeded generator, for tests, benchmarks and training.
+    /// U(−1/√H, 1/√H)) from a seeded generator, for tests and benchmarks.
     pub fn seeded_random(
         architecture: Architecture,
         vocab: usize,
         embedding_dim: usize,
+        hidden: usize,
+        classes: usize,
+        seed: u64,
+    ) -> Self {
+        let mut rng = SplitMix64(seed ^ 0x9E37_79B9_7F4A_7C15);
+        let embedding =
+            Array2::from_shape_fn((vocab, embedding_dim), |_| R::from_f64(rng.normal()));
+        Self::initialise(architecture, embedding, hidden, classes, seed)
+    }
+
+    /// The given embedding rows and every other weight and bias U(−1/√H, 1/√H) from `seed`, as
+    /// PyTorch's `nn.LSTM`, `nn.GRU` and `nn.Linear` start: what training starts from.
+    pub fn initialise(
+        architecture: Architecture,
+        embedding: Array2<R>,
         hidden: usize,
         classes: usize,
         seed: u64,
@@ -324,7 +339,7 @@ impl<R: Real> RnnClassifier<R> {
         let layers = (0..architecture.layers)
             .map(|k| {
                 let input = if k == 0 {
-                    embedding_dim
+                    embedding.ncols()
                 } else {
                     directions * hidden
                 };
@@ -341,10 +356,21 @@ impl<R: Real> RnnClassifier<R> {
             .collect();
         let w_out = uniform(classes, directions * hidden);
         let b_out = uniform(1, classes).row(0).to_owned();
-        let embedding =
-            Array2::from_shape_fn((vocab, embedding_dim), |_| R::from_f64(rng.normal()));
         Self::from_parts(architecture, embedding, layers, w_out, b_out)
             .expect("shapes are consistent by construction")
+    }
+
+    /// Starts every LSTM forget gate's bias at `value` (in `bias_ih`; `bias_hh`'s becomes 0).
+    pub fn set_forget_bias(&mut self, value: f64) {
+        let h = self.hidden;
+        for layer in &mut self.layers {
+            for w in layer {
+                w.b_ih
+                    .slice_mut(ndarray::s![h..2 * h])
+                    .fill(R::from_f64(value));
+                w.b_hh.slice_mut(ndarray::s![h..2 * h]).fill(R::zero());
+            }
+        }
     }
 
     pub fn architecture(&self) -> Architecture {
@@ -500,33 +526,8 @@ impl<R: Real> RnnClassifier<R> {
             inputs.nrows() > 0 && inputs.ncols() == self.embedding_dim(),
             "a sentence of at least one embedding row"
         );
-        let len = inputs.nrows();
-        let h = self.hidden;
-        let mut layers: Vec<LayerTrace<R>> = Vec::with_capacity(self.layers.len());
-        for (k, weights) in self.layers.iter().enumerate() {
-            let input = if k == 0 {
-                inputs.view()
-            } else {
-                layers[k - 1].output.view()
-            };
-            let directions: Vec<DirectionTrace<R>> = weights
-                .iter()
-                .enumerate()
-                .map(|(d, w)| self.run_direction(w, input, d == 1))
-                .collect();
-            let mut output = Array2::<R>::zeros((len, directions.len() * h));
-            for (d, trace) in directions.iter().enumerate() {
-                output
-                    .slice_mut(ndarray::s![.., d * h..(d + 1) * h])
-                    .assign(&trace.hidden);
-            }
-            layers.push(LayerTrace { directions, output });
-        }
-        let top = layers.last().expect("at least one layer");
-        let mut features = top.directions[0].hidden.row(len - 1).to_vec();
-        if let Some(backward) = top.directions.get(1) {
-            features.extend(backward.hidden.row(0));
-        }
+        let layers = self.forward_layers(inputs.view(), 1);
+        let features = self.features(&layers, 0, inputs.nrows());
         let logits = self.output(&features, true);
         RnnTrace {
             inputs,
@@ -536,21 +537,65 @@ impl<R: Real> RnnClassifier<R> {
         }
     }
 
-    /// One direction of one layer over its input rows.
+    /// Forward passes of `batch` sentences of one length, their input rows stacked sentence after
+    /// sentence (`(batch·T, E)`); every step is one matrix product for all of them. Row b·T + t of
+    /// each trace matrix belongs to sentence b, position t.
+    pub(super) fn forward_layers(
+        &self,
+        inputs: ArrayView2<'_, R>,
+        batch: usize,
+    ) -> Vec<LayerTrace<R>> {
+        let h = self.hidden;
+        let mut layers: Vec<LayerTrace<R>> = Vec::with_capacity(self.layers.len());
+        for (k, weights) in self.layers.iter().enumerate() {
+            let input = if k == 0 {
+                inputs
+            } else {
+                layers[k - 1].output.view()
+            };
+            let directions: Vec<DirectionTrace<R>> = weights
+                .iter()
+                .enumerate()
+                .map(|(d, w)| self.run_direction(w, input, batch, d == 1))
+                .collect();
+            let mut output = Array2::<R>::zeros((input.nrows(), directions.len() * h));
+            for (d, trace) in directions.iter().enumerate() {
+                output
+                    .slice_mut(ndarray::s![.., d * h..(d + 1) * h])
+                    .assign(&trace.hidden);
+            }
+            layers.push(LayerTrace { directions, output });
+        }
+        layers
+    }
+
+    /// The top layer's final states of sentence `b` of a batch of `len`-token sentences.
+    pub(super) fn features(&self, layers: &[LayerTrace<R>], b: usize, len: usize) -> Vec<R> {
+        let top = layers.last().expect("at least one layer");
+        let mut features = top.directions[0].hidden.row(b * len + len - 1).to_vec();
+        if let Some(backward) = top.directions.get(1) {
+            features.extend(backward.hidden.row(b * len));
+        }
+        features
+    }
+
+    /// One direction of one layer over the input rows of a batch.
     fn run_direction(
         &self,
         w: &DirectionWeights<R>,
         input: ArrayView2<'_, R>,
+        batch: usize,
         backward: bool,
     ) -> DirectionTrace<R> {
-        let (len, h) = (input.nrows(), self.hidden);
+        let (rows, h) = (input.nrows(), self.hidden);
+        let len = rows / batch;
         let gh = self.architecture.cell.gates() * h;
         let input = input.as_standard_layout();
-        let mut input_products = Array2::<R>::zeros((len, gh));
+        let mut input_products = Array2::<R>::zeros((rows, gh));
         matmul(
             Mat::new(
                 input.as_slice().expect("standard layout"),
-                len,
+                rows,
                 input.ncols(),
             ),
             Mat::new(
@@ -561,63 +606,74 @@ impl<R: Real> RnnClassifier<R> {
             input_products.as_slice_mut().expect("standard layout"),
             false,
         );
-        let mut recurrent_products = Array2::<R>::zeros((len, gh));
-        let mut gates = Array2::<R>::zeros((len, gh));
+        let mut recurrent_products = Array2::<R>::zeros((rows, gh));
+        let mut gates = Array2::<R>::zeros((rows, gh));
         let lstm = self.architecture.cell == CellKind::Lstm;
-        let mut cells = Array2::<R>::zeros((if lstm { len } else { 0 }, h));
-        let mut hidden = Array2::<R>::zeros((len, h));
+        let mut cells = Array2::<R>::zeros((if lstm { rows } else { 0 }, h));
+        let mut hidden = Array2::<R>::zeros((rows, h));
         let (b_ih, b_hh) = (
             w.b_ih.as_slice().expect("standard layout"),
             w.b_hh.as_slice().expect("standard layout"),
         );
-        let zeros = vec![R::zero(); h];
+        let mut previous_hidden = vec![R::zero(); batch * h];
+        let mut recurrent = vec![R::zero(); batch * gh];
         for t in processing_order(len, backward) {
             let previous = previous_position(t, len, backward);
-            let h_prev = previous.map_or(zeros.clone(), |p| hidden.row(p).to_vec());
-            let mut rec = recurrent_products.row_mut(t);
-            let rec = rec.as_slice_mut().expect("standard layout");
-            matmul(
-                Mat::new(&h_prev, 1, h),
-                Mat::new(w.w_hh_t.as_slice().expect("standard layout"), h, gh),
-                rec,
-                false,
-            );
-            let inp = input_products.row(t);
-            let inp = inp.as_slice().expect("standard layout");
-            let mut gate_row = gates.row_mut(t);
-            let gate = gate_row.as_slice_mut().expect("standard layout");
-            let mut h_row = vec![R::zero(); h];
-            if lstm {
-                let c_prev = previous.map_or(zeros.clone(), |p| cells.row(p).to_vec());
-                for k in 0..gh {
-                    let z = inp[k] + b_ih[k] + rec[k] + b_hh[k];
-                    gate[k] = if (2 * h..3 * h).contains(&k) {
-                        z.tanh_act()
-                    } else {
-                        z.sigmoid()
-                    };
+            if let Some(p) = previous {
+                for b in 0..batch {
+                    previous_hidden[b * h..(b + 1) * h].copy_from_slice(
+                        hidden.row(b * len + p).as_slice().expect("standard layout"),
+                    );
                 }
-                let mut c_row = cells.row_mut(t);
-                for j in 0..h {
-                    let c = gate[h + j] * c_prev[j] + gate[j] * gate[2 * h + j];
-                    c_row[j] = c;
-                    h_row[j] = gate[3 * h + j] * c.tanh_act();
-                }
-            } else {
-                for k in 0..2 * h {
-                    gate[k] = (inp[k] + b_ih[k] + rec[k] + b_hh[k]).sigmoid();
-                }
-                for j in 0..h {
-                    let n = (inp[2 * h + j]
-                        + b_ih[2 * h + j]
-                        + gate[j] * (rec[2 * h + j] + b_hh[2 * h + j]))
-                        .tanh_act();
-                    gate[2 * h + j] = n;
-                    let z = gate[h + j];
-                    h_row[j] = (R::one() - z) * n + z * h_prev[j];
+                matmul(
+                    Mat::new(&previous_hidden, batch, h),
+                    Mat::new(w.w_hh_t.as_slice().expect("standard layout"), h, gh),
+                    &mut recurrent,
+                    false,
+                );
+            }
+            for b in 0..batch {
+                let row = b * len + t;
+                let rec = &recurrent[b * gh..(b + 1) * gh];
+                recurrent_products
+                    .row_mut(row)
+                    .assign(&ArrayView1::from(rec));
+                let inp = input_products.row(row);
+                let inp = inp.as_slice().expect("standard layout");
+                let h_prev = &previous_hidden[b * h..(b + 1) * h];
+                let mut gate_row = gates.row_mut(row);
+                let gate = gate_row.as_slice_mut().expect("standard layout");
+                let mut h_row = hidden.row_mut(row);
+                if lstm {
+                    for k in 0..gh {
+                        let z = inp[k] + b_ih[k] + rec[k] + b_hh[k];
+                        gate[k] = if (2 * h..3 * h).contains(&k) {
+                            z.tanh_act()
+                        } else {
+                            z.sigmoid()
+                        };
+                    }
+                    for j in 0..h {
+                        let c_prev = previous.map_or(R::zero(), |p| cells[[b * len + p, j]]);
+                        let c = gate[h + j] * c_prev + gate[j] * gate[2 * h + j];
+                        cells[[row, j]] = c;
+                        h_row[j] = gate[3 * h + j] * c.tanh_act();
+                    }
+                } else {
+                    for k in 0..2 * h {
+                        gate[k] = (inp[k] + b_ih[k] + rec[k] + b_hh[k]).sigmoid();
+                    }
+                    for j in 0..h {
+                        let n = (inp[2 * h + j]
+                            + b_ih[2 * h + j]
+                            + gate[j] * (rec[2 * h + j] + b_hh[2 * h + j]))
+                            .tanh_act();
+                        gate[2 * h + j] = n;
+                        let z = gate[h + j];
+                        h_row[j] = (R::one() - z) * n + z * h_prev[j];
+                    }
                 }
             }
-            hidden.row_mut(t).assign(&Array1::from(h_row));
         }
         DirectionTrace {
             input_products,

@@ -1,10 +1,12 @@
 //! Exact backpropagation through time for [`RnnClassifier`]: every layer and direction, LSTM and
 //! GRU cells, from a gradient of the logits to the embedding rows and, when asked, every weight.
 
-use ndarray::{Array2, s};
+use ndarray::{Array2, ArrayView2, Axis, s};
 
+use super::backprop::{Gradients, SparseRows};
 use super::rnn::{
-    CellKind, DirectionTrace, RnnClassifier, RnnTrace, previous_position, processing_order,
+    CellKind, DirectionTrace, LayerTrace, RnnClassifier, RnnTrace, previous_position,
+    processing_order,
 };
 use crate::numeric::{Mat, Real, matmul};
 
@@ -19,79 +21,172 @@ impl<R: Real> RnnClassifier<R> {
         mut weights: Option<&mut [Vec<R>]>,
     ) -> Array2<R> {
         let len = trace.len();
+        let mut d_output = Array2::<R>::zeros((len, trace.features.len()));
+        if let Some(gradients) = weights.as_deref_mut() {
+            self.output_gradients(&trace.features, d_logits, gradients);
+        }
+        self.feature_gradients(d_logits, &mut d_output, 0, len);
+        self.backward_layers(trace.inputs.view(), &trace.layers, 1, d_output, weights)
+    }
+
+    /// Gradients of `scale × Σ −log p(label)` over sentences of one length, with respect to every
+    /// weight and the embedding rows they use; every step of every layer is one matrix product for
+    /// the whole batch, forward and backward.
+    pub fn batch_gradients(
+        &self,
+        sentences: &[&[usize]],
+        labels: &[usize],
+        scale: R,
+    ) -> Gradients<R> {
+        let (batch, len) = (sentences.len(), sentences[0].len());
+        let ids: Vec<usize> = sentences.iter().flat_map(|s| s.iter().copied()).collect();
+        let inputs = self.embedding().select(Axis(0), &ids);
+        let layers = self.forward_layers(inputs.view(), batch);
+        let tensors = self.tensors();
+        let mut gradients = Gradients {
+            embedding: SparseRows::new(self.embedding_dim()),
+            dense: tensors[1..]
+                .iter()
+                .map(|t| vec![R::zero(); t.len()])
+                .collect(),
+            loss: 0.0,
+            correct: 0,
+        };
+        let mut d_output =
+            Array2::<R>::zeros((batch * len, layers.last().expect("a layer").output.ncols()));
+        for (b, &label) in labels.iter().enumerate() {
+            let features = self.features(&layers, b, len);
+            let logits = self.output(&features, true);
+            let top = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let total: f64 = logits.iter().map(|l| (l - top).exp()).sum();
+            gradients.loss += top + total.ln() - logits[label];
+            let predicted = (0..logits.len())
+                .fold(0, |best, k| if logits[k] > logits[best] { k } else { best });
+            gradients.correct += usize::from(predicted == label);
+            let d_logits: Vec<R> = logits
+                .iter()
+                .enumerate()
+                .map(|(k, l)| {
+                    let p = (l - top).exp() / total;
+                    scale * R::from_f64(p - f64::from(u8::from(k == label)))
+                })
+                .collect();
+            self.output_gradients(&features, &d_logits, &mut gradients.dense);
+            self.feature_gradients(&d_logits, &mut d_output, b, len);
+        }
+        let d_inputs = self.backward_layers(
+            inputs.view(),
+            &layers,
+            batch,
+            d_output,
+            Some(&mut gradients.dense),
+        );
+        for (row, &id) in ids.iter().enumerate() {
+            for (g, &d) in gradients
+                .embedding
+                .row(id)
+                .iter_mut()
+                .zip(d_inputs.row(row))
+            {
+                *g += d;
+            }
+        }
+        gradients
+    }
+
+    /// Adds d_logits ⊗ features and d_logits to the output layer's gradients (the last two).
+    fn output_gradients(&self, features: &[R], d_logits: &[R], gradients: &mut [Vec<R>]) {
+        let width = features.len();
+        let count = gradients.len();
+        let (w_out, b_out) = gradients[count - 2..].split_at_mut(1);
+        for (c, &d) in d_logits.iter().enumerate() {
+            for (g, &f) in w_out[0][c * width..(c + 1) * width]
+                .iter_mut()
+                .zip(features)
+            {
+                *g += d * f;
+            }
+            b_out[0][c] += d;
+        }
+    }
+
+    /// Writes W_outᵀ d_logits into the final states' rows of sentence `b` of `d_output`.
+    fn feature_gradients(&self, d_logits: &[R], d_output: &mut Array2<R>, b: usize, len: usize) {
+        let h = self.hidden_size();
+        let w_out = self.w_out();
+        for j in 0..d_output.ncols() {
+            let d_feature = d_logits
+                .iter()
+                .enumerate()
+                .fold(R::zero(), |acc, (c, &d)| acc + d * w_out[[c, j]]);
+            let row = if j < h { b * len + len - 1 } else { b * len };
+            d_output[[row, j]] = d_feature;
+        }
+    }
+
+    /// Backpropagation from ∂/∂(top layer's output) down to the inputs, for a batch of `batch`
+    /// sentences of one length; weight gradients added to `weights` when given.
+    fn backward_layers(
+        &self,
+        inputs: ArrayView2<'_, R>,
+        layers: &[LayerTrace<R>],
+        batch: usize,
+        mut d_output: Array2<R>,
+        mut weights: Option<&mut [Vec<R>]>,
+    ) -> Array2<R> {
+        let rows = inputs.nrows();
+        let len = rows / batch;
         let h = self.hidden_size();
         let directions = self.architecture().directions();
-        let classes = self.num_classes();
-        let width = directions * h;
-        if let Some(gradients) = weights.as_deref_mut() {
-            let count = gradients.len();
-            let (w_out, b_out) = gradients[count - 2..].split_at_mut(1);
-            for c in 0..classes {
-                for (g, &f) in w_out[0][c * width..(c + 1) * width]
-                    .iter_mut()
-                    .zip(&trace.features)
-                {
-                    *g += d_logits[c] * f;
-                }
-                b_out[0][c] += d_logits[c];
-            }
-        }
-        // ∂/∂(the top layer's output), non-zero at the final states only.
-        let mut d_output = Array2::<R>::zeros((len, width));
-        for j in 0..width {
-            let d_feature =
-                (0..classes).fold(R::zero(), |acc, c| acc + d_logits[c] * self.w_out()[[c, j]]);
-            if j < h {
-                d_output[[len - 1, j]] = d_feature;
-            } else {
-                d_output[[0, j]] = d_feature;
-            }
-        }
         for (k, layer) in self.layers().iter().enumerate().rev() {
             let input = if k == 0 {
-                trace.inputs.view()
+                inputs
             } else {
-                trace.layers[k - 1].output.view()
+                layers[k - 1].output.view()
             };
             let input = input.as_standard_layout();
             let in_width = input.ncols();
-            let mut d_input = Array2::<R>::zeros((len, in_width));
+            let mut d_input = Array2::<R>::zeros((rows, in_width));
             for (d, w) in layer.iter().enumerate() {
-                let direction = &trace.layers[k].directions[d];
+                let direction = &layers[k].directions[d];
                 let d_hidden = d_output.slice(s![.., d * h..(d + 1) * h]).to_owned();
-                let (d_in, d_rec) = self.direction_backward(w, direction, d_hidden, d == 1);
+                let (d_in, d_rec) = self.direction_backward(w, direction, d_hidden, batch, d == 1);
                 let gh = d_in.ncols();
                 matmul(
-                    Mat::new(d_in.as_slice().expect("standard layout"), len, gh),
+                    Mat::new(d_in.as_slice().expect("standard layout"), rows, gh),
                     Mat::new(w.w_ih.as_slice().expect("standard layout"), gh, in_width),
                     d_input.as_slice_mut().expect("standard layout"),
                     true,
                 );
                 if let Some(gradients) = weights.as_deref_mut() {
                     let base = 4 * (k * directions + d);
-                    let mut previous = Array2::<R>::zeros((len, h));
-                    for t in 0..len {
-                        if let Some(p) = previous_position(t, len, d == 1) {
-                            previous.row_mut(t).assign(&direction.hidden.row(p));
+                    let mut previous = Array2::<R>::zeros((rows, h));
+                    for b in 0..batch {
+                        for t in 0..len {
+                            if let Some(p) = previous_position(t, len, d == 1) {
+                                previous
+                                    .row_mut(b * len + t)
+                                    .assign(&direction.hidden.row(b * len + p));
+                            }
                         }
                     }
                     matmul(
-                        Mat::new(d_in.as_slice().expect("standard layout"), len, gh).t(),
-                        Mat::new(input.as_slice().expect("standard layout"), len, in_width),
+                        Mat::new(d_in.as_slice().expect("standard layout"), rows, gh).t(),
+                        Mat::new(input.as_slice().expect("standard layout"), rows, in_width),
                         &mut gradients[base],
                         true,
                     );
                     matmul(
-                        Mat::new(d_rec.as_slice().expect("standard layout"), len, gh).t(),
-                        Mat::new(previous.as_slice().expect("standard layout"), len, h),
+                        Mat::new(d_rec.as_slice().expect("standard layout"), rows, gh).t(),
+                        Mat::new(previous.as_slice().expect("standard layout"), rows, h),
                         &mut gradients[base + 1],
                         true,
                     );
-                    for t in 0..len {
-                        for (g, &v) in gradients[base + 2].iter_mut().zip(d_in.row(t)) {
+                    for row in 0..rows {
+                        for (g, &v) in gradients[base + 2].iter_mut().zip(d_in.row(row)) {
                             *g += v;
                         }
-                        for (g, &v) in gradients[base + 3].iter_mut().zip(d_rec.row(t)) {
+                        for (g, &v) in gradients[base + 3].iter_mut().zip(d_rec.row(row)) {
                             *g += v;
                         }
                     }
@@ -102,70 +197,84 @@ impl<R: Real> RnnClassifier<R> {
         d_output
     }
 
-    /// BPTT through one direction given ∂/∂h_t from above: the gradients of its input products
-    /// and of its recurrent products (with their biases), `(T, G·H)` each.
+    /// BPTT through one direction of a batch given ∂/∂h from above: the gradients of its input
+    /// products and of its recurrent products (with their biases), `(batch·T, G·H)` each.
     fn direction_backward(
         &self,
         w: &super::rnn::DirectionWeights<R>,
         direction: &DirectionTrace<R>,
         d_hidden: Array2<R>,
+        batch: usize,
         backward: bool,
     ) -> (Array2<R>, Array2<R>) {
-        let (len, h) = (d_hidden.nrows(), self.hidden_size());
+        let (rows, h) = (d_hidden.nrows(), self.hidden_size());
+        let len = rows / batch;
         let gh = self.architecture().cell.gates() * h;
-        let mut d_in = Array2::<R>::zeros((len, gh));
-        let mut d_rec = Array2::<R>::zeros((len, gh));
-        let mut carry_h = vec![R::zero(); h];
-        let mut carry_c = vec![R::zero(); h];
+        let mut d_in = Array2::<R>::zeros((rows, gh));
+        let mut d_rec = Array2::<R>::zeros((rows, gh));
+        let mut carry_h = vec![R::zero(); batch * h];
+        let mut carry_c = vec![R::zero(); batch * h];
+        let mut step_rec = vec![R::zero(); batch * gh];
         let one = R::one();
         let b_hh = w.b_hh.as_slice().expect("standard layout");
         for t in processing_order(len, backward).rev() {
             let previous = previous_position(t, len, backward);
-            let gate = direction.gates.row(t);
-            let dh: Vec<R> = (0..h).map(|j| d_hidden[[t, j]] + carry_h[j]).collect();
-            let mut next_carry = vec![R::zero(); h];
-            match self.architecture().cell {
-                CellKind::Lstm => {
-                    for j in 0..h {
-                        let (i, f, g, o) = (gate[j], gate[h + j], gate[2 * h + j], gate[3 * h + j]);
-                        let c = direction.cells[[t, j]];
-                        let c_prev = previous.map_or(R::zero(), |p| direction.cells[[p, j]]);
-                        let tc = c.tanh_act();
-                        let d_o = dh[j] * tc;
-                        let dc = carry_c[j] + dh[j] * o * (one - tc * tc);
-                        carry_c[j] = dc * f;
-                        let values = [
-                            dc * g * i * (one - i),
-                            dc * c_prev * f * (one - f),
-                            dc * i * (one - g * g),
-                            d_o * o * (one - o),
-                        ];
-                        for (q, v) in values.into_iter().enumerate() {
-                            d_in[[t, q * h + j]] = v;
-                            d_rec[[t, q * h + j]] = v;
+            let mut next_carry = vec![R::zero(); batch * h];
+            for b in 0..batch {
+                let row = b * len + t;
+                let gate = direction.gates.row(row);
+                let dh: Vec<R> = (0..h)
+                    .map(|j| d_hidden[[row, j]] + carry_h[b * h + j])
+                    .collect();
+                match self.architecture().cell {
+                    CellKind::Lstm => {
+                        for j in 0..h {
+                            let (i, f, g, o) =
+                                (gate[j], gate[h + j], gate[2 * h + j], gate[3 * h + j]);
+                            let c = direction.cells[[row, j]];
+                            let c_prev =
+                                previous.map_or(R::zero(), |p| direction.cells[[b * len + p, j]]);
+                            let tc = c.tanh_act();
+                            let d_o = dh[j] * tc;
+                            let dc = carry_c[b * h + j] + dh[j] * o * (one - tc * tc);
+                            carry_c[b * h + j] = dc * f;
+                            let values = [
+                                dc * g * i * (one - i),
+                                dc * c_prev * f * (one - f),
+                                dc * i * (one - g * g),
+                                d_o * o * (one - o),
+                            ];
+                            for (q, v) in values.into_iter().enumerate() {
+                                d_in[[row, q * h + j]] = v;
+                                d_rec[[row, q * h + j]] = v;
+                            }
+                        }
+                    }
+                    CellKind::Gru => {
+                        for j in 0..h {
+                            let (r, z, n) = (gate[j], gate[h + j], gate[2 * h + j]);
+                            let h_prev =
+                                previous.map_or(R::zero(), |p| direction.hidden[[b * len + p, j]]);
+                            let d_n = dh[j] * (one - z) * (one - n * n);
+                            let d_z = dh[j] * (h_prev - n) * z * (one - z);
+                            let m =
+                                direction.recurrent_products[[row, 2 * h + j]] + b_hh[2 * h + j];
+                            let d_r = d_n * m * r * (one - r);
+                            next_carry[b * h + j] = dh[j] * z;
+                            d_in[[row, j]] = d_r;
+                            d_in[[row, h + j]] = d_z;
+                            d_in[[row, 2 * h + j]] = d_n;
+                            d_rec[[row, j]] = d_r;
+                            d_rec[[row, h + j]] = d_z;
+                            d_rec[[row, 2 * h + j]] = d_n * r;
                         }
                     }
                 }
-                CellKind::Gru => {
-                    for j in 0..h {
-                        let (r, z, n) = (gate[j], gate[h + j], gate[2 * h + j]);
-                        let h_prev = previous.map_or(R::zero(), |p| direction.hidden[[p, j]]);
-                        let d_n = dh[j] * (one - z) * (one - n * n);
-                        let d_z = dh[j] * (h_prev - n) * z * (one - z);
-                        let m = direction.recurrent_products[[t, 2 * h + j]] + b_hh[2 * h + j];
-                        let d_r = d_n * m * r * (one - r);
-                        next_carry[j] = dh[j] * z;
-                        d_in[[t, j]] = d_r;
-                        d_in[[t, h + j]] = d_z;
-                        d_in[[t, 2 * h + j]] = d_n;
-                        d_rec[[t, j]] = d_r;
-                        d_rec[[t, h + j]] = d_z;
-                        d_rec[[t, 2 * h + j]] = d_n * r;
-                    }
-                }
+                step_rec[b * gh..(b + 1) * gh]
+                    .copy_from_slice(d_rec.row(row).as_slice().expect("standard layout"));
             }
             matmul(
-                Mat::new(d_rec.row(t).as_slice().expect("standard layout"), 1, gh),
+                Mat::new(&step_rec, batch, gh),
                 Mat::new(w.w_hh.as_slice().expect("standard layout"), gh, h),
                 &mut next_carry,
                 true,
@@ -180,6 +289,50 @@ impl<R: Real> RnnClassifier<R> {
 mod tests {
     use super::super::rnn::{Architecture, CellKind};
     use super::*;
+
+    /// The training gradients of a batch (its sentences sharing every product) against central
+    /// differences of the f64 loss, for every weight and the embedding rows, every architecture.
+    #[test]
+    fn batch_gradients_match_central_differences_of_the_loss() {
+        for cell in [CellKind::Lstm, CellKind::Gru] {
+            for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
+                let architecture = Architecture {
+                    cell,
+                    layers,
+                    bidirectional,
+                };
+                let mut model = RnnClassifier::<f64>::seeded_random(architecture, 6, 3, 4, 2, 5);
+                let sentences: [&[usize]; 3] = [&[1, 4, 2], &[5, 5, 0], &[3, 1, 1]];
+                let labels = [1, 0, 1];
+                let scale = 1.0 / 3.0;
+                let gradients = model.batch_gradients(&sentences, &labels, scale);
+                let loss = |m: &RnnClassifier<f64>| {
+                    m.batch_gradients(&sentences, &labels, scale).loss * scale
+                };
+                let epsilon = 1e-6;
+                let mut analytic: Vec<Vec<f64>> = vec![gradients.embedding.to_dense(6)];
+                analytic.extend(gradients.dense.iter().cloned());
+                for (tensor, gradient) in analytic.iter().enumerate() {
+                    for index in (0..gradient.len()).step_by(3) {
+                        let mut at = |delta: f64| {
+                            model.tensors_mut()[tensor][index] += delta;
+                            model.refresh();
+                            let value = loss(&model);
+                            model.tensors_mut()[tensor][index] -= delta;
+                            model.refresh();
+                            value
+                        };
+                        let numeric = (at(epsilon) - at(-epsilon)) / (2.0 * epsilon);
+                        assert!(
+                            (numeric - gradient[index]).abs() < 1e-7,
+                            "{architecture} tensor {tensor} [{index}]: {numeric} vs {}",
+                            gradient[index]
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     /// Every architecture's gradients, of the inputs and of every weight, against central
     /// differences of the f64 logits.

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::Network;
 use super::backprop::{Gradients, LstmParameters, batch_gradients};
+use super::{Network, RnnClassifier};
 use crate::numeric::{Real, SplitMix64, simd_dispatch};
 use crate::progress::Progress;
 
@@ -55,10 +55,91 @@ pub struct TrainRecord {
     pub seconds: f64,
 }
 
+/// What the trainer needs of a model's parameters: the paper's LSTM has its own specialised
+/// gradients ([`LstmParameters`]), every other architecture is an [`RnnClassifier`].
+pub trait Trainable: Clone + Send + Sync {
+    /// Every tensor in the state_dict's order, the embedding first.
+    fn tensors(&self) -> Vec<&[f32]>;
+
+    fn tensors_mut(&mut self) -> Vec<&mut [f32]>;
+
+    /// Brings copies derived from the tensors up to date after they changed.
+    fn refresh(&mut self);
+
+    fn embedding_dim(&self) -> usize;
+
+    /// Gradients of `scale × Σ −log p(label)` over sentences of one length.
+    fn gradients(&self, sentences: &[&[usize]], labels: &[usize], scale: f32) -> Gradients<f32>;
+
+    /// The model for inference (dev accuracy).
+    fn network(&self) -> Network<f32>;
+
+    /// Writes the state_dict in the PyTorch layout.
+    fn save(&self, path: &std::path::Path) -> std::io::Result<()>;
+}
+
+impl Trainable for LstmParameters<f32> {
+    fn tensors(&self) -> Vec<&[f32]> {
+        LstmParameters::tensors(self).to_vec()
+    }
+
+    fn tensors_mut(&mut self) -> Vec<&mut [f32]> {
+        LstmParameters::tensors_mut(self).into_iter().collect()
+    }
+
+    fn refresh(&mut self) {}
+
+    fn embedding_dim(&self) -> usize {
+        self.embedding_dim
+    }
+
+    fn gradients(&self, sentences: &[&[usize]], labels: &[usize], scale: f32) -> Gradients<f32> {
+        batch_gradients(self, sentences, labels, scale)
+    }
+
+    fn network(&self) -> Network<f32> {
+        self.classifier().into()
+    }
+
+    fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        LstmParameters::save(self, path)
+    }
+}
+
+impl Trainable for RnnClassifier<f32> {
+    fn tensors(&self) -> Vec<&[f32]> {
+        RnnClassifier::tensors(self)
+    }
+
+    fn tensors_mut(&mut self) -> Vec<&mut [f32]> {
+        RnnClassifier::tensors_mut(self)
+    }
+
+    fn refresh(&mut self) {
+        RnnClassifier::refresh(self);
+    }
+
+    fn embedding_dim(&self) -> usize {
+        RnnClassifier::embedding_dim(self)
+    }
+
+    fn gradients(&self, sentences: &[&[usize]], labels: &[usize], scale: f32) -> Gradients<f32> {
+        self.batch_gradients(sentences, labels, scale)
+    }
+
+    fn network(&self) -> Network<f32> {
+        self.clone().into()
+    }
+
+    fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        RnnClassifier::save(self, path)
+    }
+}
+
 /// The best parameters by dev accuracy and the log of the run.
 #[derive(Debug, Clone)]
-pub struct Trained {
-    pub parameters: LstmParameters<f32>,
+pub struct Trained<P> {
+    pub parameters: P,
     pub best_iteration: usize,
     pub best_dev_accuracy: f64,
     pub log: Vec<TrainRecord>,
@@ -78,7 +159,7 @@ impl Adam {
     const BETA2: f64 = 0.999;
     const EPSILON: f64 = 1e-8;
 
-    fn new(parameters: &LstmParameters<f32>, learning_rate: f64) -> Self {
+    fn new<P: Trainable>(parameters: &P, learning_rate: f64) -> Self {
         let zeros = || {
             parameters
                 .tensors()
@@ -94,7 +175,7 @@ impl Adam {
         }
     }
 
-    fn update(&mut self, parameters: &mut LstmParameters<f32>, gradients: &[&[f32]; 7]) {
+    fn update<P: Trainable>(&mut self, parameters: &mut P, gradients: &[&[f32]]) {
         self.step += 1;
         let correction1 = 1.0 - Self::BETA1.powi(self.step);
         let correction2 = 1.0 - Self::BETA2.powi(self.step);
@@ -142,7 +223,7 @@ simd_dispatch! {
 }
 
 /// `averaged ← decay · averaged + (1 − decay) · current`, element by element.
-fn moving_average(averaged: &mut LstmParameters<f32>, current: &LstmParameters<f32>, decay: f32) {
+fn moving_average<P: Trainable>(averaged: &mut P, current: &P, decay: f32) {
     for (average, value) in averaged.tensors_mut().into_iter().zip(current.tensors()) {
         average
             .par_chunks_mut(UPDATE_CHUNK)
@@ -203,17 +284,17 @@ fn batches_per_epoch(examples: &[Example], batch_size: usize) -> usize {
 }
 
 /// Trains from `initial`, returning the parameters with the best dev accuracy seen.
-pub fn train(
-    initial: LstmParameters<f32>,
+pub fn train<P: Trainable>(
+    initial: P,
     train: &[Example],
     dev: &[Example],
     options: &TrainOptions,
-) -> Trained {
+) -> Trained<P> {
     let started = Instant::now();
     let mut parameters = initial;
     let mut adam = Adam::new(&parameters, options.learning_rate);
     let mut rng = SplitMix64(options.seed);
-    let mut embedding_gradient = vec![0.0_f32; parameters.embedding.len()];
+    let mut embedding_gradient = vec![0.0_f32; parameters.tensors()[0].len()];
     let mut averaged = options.average.map(|_| parameters.clone());
     let mut trained = Trained {
         best_dev_accuracy: f64::NEG_INFINITY,
@@ -239,7 +320,7 @@ pub fn train(
                     let sentences: Vec<&[usize]> =
                         chunk.iter().map(|&i| train[i].ids.as_slice()).collect();
                     let labels: Vec<usize> = chunk.iter().map(|&i| train[i].label).collect();
-                    batch_gradients(&parameters, &sentences, &labels, scale)
+                    parameters.gradients(&sentences, &labels, scale)
                 })
                 .collect();
             let mut parts = parts.into_iter();
@@ -250,16 +331,16 @@ pub fn train(
             loss += gradients.loss;
             correct += gradients.correct;
             seen += batch.len();
-            let width = parameters.embedding_dim;
+            let width = parameters.embedding_dim();
             for (slot, &id) in gradients.embedding.ids.iter().enumerate() {
                 embedding_gradient[id * width..(id + 1) * width]
                     .copy_from_slice(&gradients.embedding.values[slot * width..(slot + 1) * width]);
             }
-            let [w_ih, w_hh, b_ih, b_hh, w_out, b_out] = &gradients.dense;
-            adam.update(
-                &mut parameters,
-                &[&embedding_gradient, w_ih, w_hh, b_ih, b_hh, w_out, b_out],
-            );
+            let all: Vec<&[f32]> = std::iter::once(embedding_gradient.as_slice())
+                .chain(gradients.dense.iter().map(Vec::as_slice))
+                .collect();
+            adam.update(&mut parameters, &all);
+            parameters.refresh();
             for &id in &gradients.embedding.ids {
                 embedding_gradient[id * width..(id + 1) * width].fill(0.0);
             }
@@ -274,11 +355,12 @@ pub fn train(
             if let (Some(decay), Some(averaged)) = (options.average, averaged.as_mut()) {
                 let warm = (1.0 + iteration as f64) / (10.0 + iteration as f64);
                 moving_average(averaged, &parameters, decay.min(warm) as f32);
+                averaged.refresh();
             }
             let end_of_epoch = k + 1 == batches.len();
             if iteration % options.eval_every == 0 || end_of_epoch {
                 let evaluated = averaged.as_ref().unwrap_or(&parameters);
-                let dev_accuracy = accuracy(&evaluated.classifier().into(), dev);
+                let dev_accuracy = accuracy(&evaluated.network(), dev);
                 trained.log.push(TrainRecord {
                     epoch,
                     iteration,
@@ -343,6 +425,56 @@ mod tests {
         let trained = train(parameters(), &toy(2000, 1), &toy(300, 2), &OPTIONS);
         assert!(trained.best_dev_accuracy > 0.95, "{:?}", trained.log);
         assert!(trained.log.first().unwrap().loss > trained.log.last().unwrap().loss);
+    }
+
+    fn rnn(cell: crate::model::CellKind, layers: usize, bidirectional: bool) -> RnnClassifier<f32> {
+        let architecture = crate::model::Architecture {
+            cell,
+            layers,
+            bidirectional,
+        };
+        RnnClassifier::seeded_random(architecture, 10, 6, 8, 2, 2)
+    }
+
+    #[test]
+    fn stacked_bidirectional_and_gru_models_learn_a_toy_task() {
+        use crate::model::CellKind::{Gru, Lstm};
+        for model in [rnn(Gru, 1, false), rnn(Lstm, 2, true), rnn(Gru, 2, true)] {
+            let architecture = model.architecture();
+            let trained = train(model, &toy(2000, 1), &toy(300, 2), &OPTIONS);
+            assert!(
+                trained.best_dev_accuracy > 0.95,
+                "{architecture}: {:?}",
+                trained.log
+            );
+        }
+    }
+
+    #[test]
+    fn rnn_weights_do_not_depend_on_thread_count() {
+        let data = toy(300, 3);
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    train(
+                        rnn(crate::model::CellKind::Gru, 2, true),
+                        &data,
+                        &data[..50],
+                        &OPTIONS,
+                    )
+                    .parameters
+                })
+        };
+        let bits = |p: &RnnClassifier<f32>| -> Vec<u32> {
+            p.tensors()
+                .iter()
+                .flat_map(|t| t.iter().map(|v| v.to_bits()))
+                .collect()
+        };
+        assert_eq!(bits(&run(1)), bits(&run(3)));
     }
 
     #[test]

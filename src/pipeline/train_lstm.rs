@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::examples::{
@@ -22,8 +23,8 @@ use crate::config::ConfigError;
 use crate::data::{Corpus, InputError};
 use crate::io::{EvalRecord, OutputError, train_log_batch, train_log_schema};
 use crate::model::{
-    Example, Initialisation, LstmParameters, TrainOptions, TrainRecord, Vocabulary, WordVectors,
-    accuracy, normalize_token, train,
+    Architecture, CellKind, Example, Initialisation, LstmParameters, RnnClassifier, TrainOptions,
+    TrainRecord, Trainable, Trained, Vocabulary, WordVectors, accuracy, normalize_token, train,
 };
 use crate::numeric::SplitMix64;
 
@@ -78,6 +79,28 @@ pub struct TrainLstmStage {
     /// reproduction section measures what it does to CD's scores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forget_bias: Option<f64>,
+    /// `lstm` (the paper's) or `gru`. This and the next two are left out of the cache key at
+    /// their defaults, so models trained before they existed are still reused.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub cell: CellKind,
+    /// Stacked recurrent layers.
+    #[serde(default = "default_layers", skip_serializing_if = "is_one")]
+    pub layers: usize,
+    /// A backward direction beside the forward one in every layer.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub bidirectional: bool,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+fn is_one(value: &usize) -> bool {
+    *value == 1
+}
+
+fn default_layers() -> usize {
+    1
 }
 
 fn default_hidden() -> usize {
@@ -182,6 +205,23 @@ impl Stage for TrainLstmStage {
             }
         };
         positive("hidden", self.hidden)?;
+        positive("layers", self.layers)?;
+        let architecture = self.architecture();
+        if !architecture.is_paper() && !self.init.is_pytorch() {
+            return Err(ConfigError::Invalid {
+                key: stage.key("init"),
+                message: format!(
+                    "`{}` is the paper's one-layer LSTM's initialisation; a {architecture} starts from PyTorch's (`pytorch`)",
+                    self.init
+                ),
+            });
+        }
+        if self.forget_bias.is_some() && self.cell == CellKind::Gru {
+            return Err(ConfigError::Invalid {
+                key: stage.key("forget_bias"),
+                message: "a GRU has no forget gate".into(),
+            });
+        }
         positive("epochs", self.epochs)?;
         positive("batch_size", self.batch_size)?;
         positive("eval_every", self.eval_every)?;
@@ -213,7 +253,7 @@ impl Stage for TrainLstmStage {
             None => format!("{} init", self.init),
         };
         let summary = format!(
-            "train_lstm: LSTM (hidden {}, {init}) on {} with early stopping on {}, {} epochs of batches of {}, Adam {}, seed {}; cached in the model cache -> {}.parquet, {}_eval.parquet, the model as {}",
+            "train_lstm: {architecture} (hidden {}, {init}) on {} with early stopping on {}, {} epochs of batches of {}, Adam {}, seed {}; cached in the model cache -> {}.parquet, {}_eval.parquet, the model as {}",
             self.hidden,
             self.train,
             self.dev,
@@ -402,11 +442,6 @@ impl TrainLstmStage {
         );
         let vocab = Vocabulary::from_tokens(&folder.join("vocab.json"), vocab_tokens.clone())?;
         let (embedding, dimension) = self.initial_embedding(&vocab_tokens, glove.as_deref())?;
-        let mut parameters =
-            LstmParameters::initialise(embedding, dimension, self.hidden, 2, self.seed, self.init);
-        if let Some(value) = self.forget_bias {
-            parameters.set_forget_bias(value);
-        }
         let train_corpus = context.corpus(&self.train);
         let mut texts = training_texts(train_corpus);
         if self.unique {
@@ -422,19 +457,38 @@ impl TrainLstmStage {
             "stage {}: training",
             stage.name
         );
-        let trained = train(
-            parameters,
-            &train_examples,
-            &dev_examples,
-            &TrainOptions {
-                epochs: self.epochs,
-                batch_size: self.batch_size,
-                learning_rate: self.learning_rate,
-                seed: self.seed,
-                eval_every: self.eval_every,
-                average: self.average,
-            },
-        );
+        let options = TrainOptions {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            seed: self.seed,
+            eval_every: self.eval_every,
+            average: self.average,
+        };
+        let architecture = self.architecture();
+        let trained: Trained<Saver> = if architecture.is_paper() {
+            let mut parameters = LstmParameters::initialise(
+                embedding,
+                dimension,
+                self.hidden,
+                2,
+                self.seed,
+                self.init,
+            );
+            if let Some(value) = self.forget_bias {
+                parameters.set_forget_bias(value);
+            }
+            boxed(train(parameters, &train_examples, &dev_examples, &options))
+        } else {
+            let rows = Array2::from_shape_vec((vocab_tokens.len(), dimension), embedding)
+                .expect("one row per token");
+            let mut model =
+                RnnClassifier::initialise(architecture, rows, self.hidden, 2, self.seed);
+            if let Some(value) = self.forget_bias {
+                model.set_forget_bias(value);
+            }
+            boxed(train(model, &train_examples, &dev_examples, &options))
+        };
         let mut record = TrainingRecord {
             cache_key: key.to_string(),
             options: self.clone(),
@@ -449,9 +503,7 @@ impl TrainLstmStage {
             move |source| OutputError::Io { path, source }
         };
         std::fs::create_dir_all(&temporary).map_err(io(&temporary))?;
-        trained
-            .parameters
-            .save(&temporary.join("model.safetensors"))
+        (trained.parameters)(&temporary.join("model.safetensors"))
             .map_err(io(&temporary.join("model.safetensors")))?;
         std::fs::write(
             temporary.join("vocab.json"),
@@ -470,6 +522,14 @@ impl TrainLstmStage {
         .map_err(io(&temporary.join(TRAINING_RECORD)))?;
         std::fs::rename(&temporary, folder).map_err(io(folder))?;
         Ok(record)
+    }
+
+    pub fn architecture(&self) -> Architecture {
+        Architecture {
+            cell: self.cell,
+            layers: self.layers,
+            bidirectional: self.bidirectional,
+        }
     }
 
     /// GloVe rows where the word has a vector, N(0, 0.1²) otherwise; N(0, 1) without GloVe.
@@ -560,5 +620,19 @@ impl Fnv128 {
             self.0 ^= u128::from(byte);
             self.0 = self.0.wrapping_mul(PRIME);
         }
+    }
+}
+
+/// Writes a trained model's state_dict to a path.
+type Saver = Box<dyn Fn(&Path) -> std::io::Result<()>>;
+
+/// The run's outcome with its parameters as their saver, whatever their architecture.
+fn boxed<P: Trainable + 'static>(trained: Trained<P>) -> Trained<Saver> {
+    let parameters = trained.parameters;
+    Trained {
+        parameters: Box::new(move |path: &Path| parameters.save(path)),
+        best_iteration: trained.best_iteration,
+        best_dev_accuracy: trained.best_dev_accuracy,
+        log: trained.log,
     }
 }

@@ -23,7 +23,7 @@ use crate::attribution::{
     check_sentences,
 };
 use crate::model::{CellKind, DirectionTrace, RnnClassifier, RnnTrace};
-use crate::numeric::{Mat, Real, matmul, simd_dispatch};
+use crate::numeric::{Mat, Real, logistic_gap, matmul, simd_dispatch};
 
 /// Spans × positions held at once for the layer outputs (β of every span at every position,
 /// `D·H` wide): bounds the engine's memory for long sentences.
@@ -226,7 +226,7 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
                         columns,
                         relevant: &relevant,
                     };
-                    let position = Position::new(direction, t, h);
+                    let position = Position::new(direction, plan, t, h);
                     match architecture.cell {
                         CellKind::Lstm => lstm_rows(
                             plan,
@@ -311,18 +311,58 @@ struct Position<'a, R> {
     tanh_cell: Vec<R>,
     /// GRU: the full input product of the candidate, W_n x.
     input_n: Vec<R>,
+    /// The decomposed gates' (LSTM i, f, g; GRU r, z) shared halves of their Shapley shares,
+    /// ½[act(z + b) − act(b)], and [`logistic_gap`]'s anchors e^(slope·(z + 2b)).
+    shares: GapTable<R>,
+}
+
+/// What lets a row's Shapley share of a gate take one exponential instead of two: with
+/// a = rel + b and d = z − rel + b (z without bias), act(a) − act(d) = logistic_gap(e^(slope·a),
+/// e^(slope·(a + d))) scaled by the slope (σ: −1; tanh(x) = 2σ(2x) − 1: −2), and a + d is the
+/// same for every span.
+struct GapTable<R> {
+    half_gap: Vec<R>,
+    anchor: Vec<R>,
+    /// The exponent slope of each unit: −1 for logistic gates, −2 for tanh.
+    slope: Vec<R>,
+    /// Whether every |slope·(a + d)| is within [`Real::EXP_SUM_LIMIT`]; if not, the step takes
+    /// two activations per gate.
+    paired: bool,
 }
 
 impl<'a, R: Real> Position<'a, R> {
-    fn new(direction: &'a DirectionTrace<R>, t: usize, h: usize) -> Self {
+    fn new(direction: &'a DirectionTrace<R>, plan: &DirectionPlan<R>, t: usize, h: usize) -> Self {
         let contiguous = |row: ArrayView1<'a, R>| -> &'a [R] {
             row.to_slice().expect("rows of standard-layout matrices")
         };
         let input = contiguous(direction.input_products.row(t));
         let recurrent = contiguous(direction.recurrent_products.row(t));
-        let full = (0..3 * h).map(|k| input[k] + recurrent[k]).collect();
+        let full: Vec<R> = (0..3 * h).map(|k| input[k] + recurrent[k]).collect();
         let gates = contiguous(direction.gates.row(t));
-        if direction.cells.nrows() > 0 {
+        let lstm = direction.cells.nrows() > 0;
+        let width = if lstm { 3 * h } else { 2 * h };
+        let half = R::from_f64(0.5);
+        let slope: Vec<R> = (0..width)
+            .map(|k| R::from_f64(if k >= 2 * h { -2.0 } else { -1.0 }))
+            .collect();
+        let limit = R::EXP_SUM_LIMIT;
+        let mut paired = true;
+        let anchor = (0..width)
+            .map(|k| {
+                let exponent = slope[k] * (full[k] + plan.bias[k] + plan.bias[k]);
+                paired &= exponent.abs() <= limit;
+                exponent.max(-limit).min(limit).exp_bounded()
+            })
+            .collect();
+        let shares = GapTable {
+            half_gap: (0..width)
+                .map(|k| (gates[k] - plan.bias_shares[k]) * half)
+                .collect(),
+            anchor,
+            slope,
+            paired,
+        };
+        if lstm {
             let cell = direction.cells.row(t).to_vec();
             let tanh_cell = cell.iter().map(|c| c.tanh_act()).collect();
             Self {
@@ -331,6 +371,7 @@ impl<'a, R: Real> Position<'a, R> {
                 cell,
                 tanh_cell,
                 input_n: Vec::new(),
+                shares,
             }
         } else {
             Self {
@@ -339,6 +380,7 @@ impl<'a, R: Real> Position<'a, R> {
                 cell: recurrent[2 * h..3 * h].to_vec(),
                 tanh_cell: Vec::new(),
                 input_n: input[2 * h..3 * h].to_vec(),
+                shares,
             }
         }
     }
@@ -354,6 +396,72 @@ struct Rows<'a, R> {
     relevant: &'a [R],
 }
 
+/// Per-row buffers of the row kernels, three gate blocks wide.
+struct Scratch<R> {
+    with_rel: Vec<R>,
+    with_irrel: Vec<R>,
+}
+
+impl<R: Real> Scratch<R> {
+    fn new(width: usize) -> Self {
+        Self {
+            with_rel: vec![R::zero(); width],
+            with_irrel: vec![R::zero(); width],
+        }
+    }
+}
+
+simd_dispatch! {
+    /// For one span's row, the β Shapley share ½[act(rel + b) − act(b) + act(z) − act(irrel + b)]
+    /// of each decomposed gate unit in `with_rel` and the γ share in `with_irrel`, for as many
+    /// units as the scratch holds. One exponential per unit through [`GapTable`] when the step's
+    /// anchors allow it, else both activations (those from `tanh_from` on are tanh, the others
+    /// logistic). Every loop runs over contiguous slices, so that it vectorises.
+    fn gate_shares<R: Real>(
+        rec: &[R],
+        inp: &[R],
+        position: &Position<'_, R>,
+        bias: &[R],
+        tanh_from: usize,
+        scratch: &mut Scratch<R>,
+    ) {
+        let Scratch { with_rel, with_irrel } = scratch;
+        let table = &position.shares;
+        let full = &position.full;
+        if table.paired {
+            let limit = R::EXP_SQUARE_LIMIT;
+            let minus_half = R::from_f64(-0.5);
+            for k in 0..with_rel.len() {
+                let exponent = table.slope[k] * (rec[k] + inp[k] + bias[k]);
+                let u = exponent.max(-limit).min(limit).exp_bounded();
+                let gap = logistic_gap(u, table.anchor[k]) * (minus_half * table.slope[k]);
+                with_rel[k] = table.half_gap[k] + gap;
+                with_irrel[k] = table.half_gap[k] - gap;
+            }
+            return;
+        }
+        for k in 0..with_rel.len() {
+            let rel = rec[k] + inp[k];
+            with_rel[k] = rel + bias[k];
+            with_irrel[k] = (full[k] - rel) + bias[k];
+        }
+        let (rel_sigmoid, rel_tanh) = with_rel.split_at_mut(tanh_from);
+        let (irrel_sigmoid, irrel_tanh) = with_irrel.split_at_mut(tanh_from);
+        for (a, b) in rel_sigmoid.iter_mut().zip(irrel_sigmoid.iter_mut()) {
+            (*a, *b) = R::sigmoid_pair(*a, *b);
+        }
+        for (a, b) in rel_tanh.iter_mut().zip(irrel_tanh.iter_mut()) {
+            (*a, *b) = R::tanh_pair(*a, *b);
+        }
+        let half = R::from_f64(0.5);
+        for k in 0..with_rel.len() {
+            let gap = (with_rel[k] - with_irrel[k]) * half;
+            with_rel[k] = table.half_gap[k] + gap;
+            with_irrel[k] = table.half_gap[k] - gap;
+        }
+    }
+}
+
 simd_dispatch! {
     /// The LSTM step of spec §3 for every running span, γ taken as full − β.
     fn lstm_rows<R: Real>(
@@ -365,39 +473,39 @@ simd_dispatch! {
     ) {
         let h = position.cell.len();
         let half = R::from_f64(0.5);
-        let (bias, shares) = (&plan.bias, &plan.bias_shares);
+        let mut scratch = Scratch::new(3 * h);
+        let shares = &plan.bias_shares;
+        let (bi, rest) = shares.split_at(h);
+        let (bf, bg) = rest.split_at(h);
+        let output_gate = &position.gates[3 * h..4 * h];
         for (rank, (state_h, state_c)) in beta_h
             .chunks_exact_mut(h)
             .zip(beta_c.chunks_exact_mut(h))
             .enumerate()
         {
-            let rec = &rows.recurrent[rank * rows.columns..];
-            let inp = &rows.input_rel[rank * rows.columns..];
+            let columns = rank * rows.columns..rank * rows.columns + 3 * h;
+            gate_shares(
+                &rows.recurrent[columns.clone()],
+                &rows.input_rel[columns],
+                position,
+                &plan.bias,
+                2 * h,
+                &mut scratch,
+            );
             let relevant = rows.relevant[rank];
+            let (ri, rest) = scratch.with_rel.split_at(h);
+            let (rf, rg) = rest.split_at(h);
             for j in 0..h {
-                // (rel, act(rel + b), act(irrel + b)) of gate block q.
-                let split = |q: usize, sigmoid: bool| {
-                    let k = q * h + j;
-                    let rel = rec[k] + inp[k];
-                    let irrel = position.full[k] - rel;
-                    let (with_rel, with_irrel) = if sigmoid {
-                        R::sigmoid_pair(rel + bias[k], irrel + bias[k])
-                    } else {
-                        R::tanh_pair(rel + bias[k], irrel + bias[k])
-                    };
-                    let all = position.gates[k];
-                    (with_rel - shares[k] + all - with_irrel) * half
-                };
-                let ri = split(0, true);
-                let rf = split(1, true);
-                let rg = split(2, false);
-                let (bi, bf, bg) = (shares[j], shares[h + j], shares[2 * h + j]);
-                let c = ri * (rg + bg) + bi * rg + relevant * bi * bg + (rf + bf) * state_c[j];
+                let c = ri[j] * (rg[j] + bg[j])
+                    + bi[j] * rg[j]
+                    + relevant * bi[j] * bg[j]
+                    + (rf[j] + bf[j]) * state_c[j];
                 state_c[j] = c;
+            }
+            for j in 0..h {
+                let c = state_c[j];
                 let (tanh_beta, tanh_gamma) = R::tanh_pair(c, position.cell[j] - c);
-                state_h[j] = position.gates[3 * h + j]
-                    * (tanh_beta + position.tanh_cell[j] - tanh_gamma)
-                    * half;
+                state_h[j] = output_gate[j] * (tanh_beta + position.tanh_cell[j] - tanh_gamma) * half;
             }
         }
     }
@@ -413,44 +521,46 @@ simd_dispatch! {
     ) {
         let h = position.cell.len();
         let half = R::from_f64(0.5);
-        let (bias, shares) = (&plan.bias, &plan.bias_shares);
+        let mut scratch = Scratch::new(2 * h);
+        let shares = &plan.bias_shares;
+        let (r_0, rest) = shares.split_at(h);
+        let (z_0, n_0) = rest.split_at(h);
+        let candidate = &position.gates[2 * h..3 * h];
+        let mut rel_n = vec![R::zero(); h];
+        let mut irrel_n = vec![R::zero(); h];
         for (rank, state) in beta_h.chunks_exact_mut(h).enumerate() {
-            let rec = &rows.recurrent[rank * rows.columns..];
-            let inp = &rows.input_rel[rank * rows.columns..];
+            let first = rank * rows.columns;
+            let (rec, inp) = (
+                &rows.recurrent[first..first + 3 * h],
+                &rows.input_rel[first..first + 3 * h],
+            );
+            // The r and z blocks (both logistic).
+            gate_shares(rec, inp, position, &plan.bias, 2 * h, &mut scratch);
+            let (r_beta, rest) = scratch.with_rel.split_at(h);
+            let z_beta = &rest[..h];
+            let r_gamma = &scratch.with_irrel[..h];
+            let (v_beta, w_rel) = (&rec[2 * h..], &inp[2 * h..]);
+            for j in 0..h {
+                let (v_all, b_hn) = (position.cell[j], plan.b_hn[j]);
+                rel_n[j] = w_rel[j] + r_beta[j] * v_beta[j] + r_beta[j] * b_hn + r_0[j] * v_beta[j]
+                    + plan.bias_n[j];
+                irrel_n[j] = (position.input_n[j] - w_rel[j])
+                    + r_gamma[j] * (v_all + b_hn)
+                    + (r_beta[j] + r_0[j]) * (v_all - v_beta[j])
+                    + plan.bias_n[j];
+            }
+            for (a, b) in rel_n.iter_mut().zip(irrel_n.iter_mut()) {
+                (*a, *b) = R::tanh_pair(*a, *b);
+            }
             let relevant = rows.relevant[rank];
             for j in 0..h {
-                // (β share, γ share) of gate block q (r or z).
-                let split = |q: usize| {
-                    let k = q * h + j;
-                    let rel = rec[k] + inp[k];
-                    let irrel = position.full[k] - rel;
-                    let (with_rel, with_irrel) =
-                        R::sigmoid_pair(rel + bias[k], irrel + bias[k]);
-                    let all = position.gates[k];
-                    (
-                        (with_rel - shares[k] + all - with_irrel) * half,
-                        (with_irrel - shares[k] + all - with_rel) * half,
-                    )
-                };
-                let (r_beta, r_gamma) = split(0);
-                let (z_beta, _) = split(1);
-                let (r_0, z_0, n_0) = (shares[j], shares[h + j], shares[2 * h + j]);
-                let v_beta = rec[2 * h + j];
-                let v_all = position.cell[j];
-                let b_hn = plan.b_hn[j];
-                let rel_n = inp[2 * h + j] + r_beta * v_beta + r_beta * b_hn + r_0 * v_beta;
-                let irrel_n = (position.input_n[j] - inp[2 * h + j])
-                    + r_gamma * (v_all + b_hn)
-                    + (r_beta + r_0) * (v_all - v_beta);
-                let (with_rel, with_irrel) =
-                    R::tanh_pair(rel_n + plan.bias_n[j], irrel_n + plan.bias_n[j]);
-                let n_beta = (with_rel - n_0 + position.gates[2 * h + j] - with_irrel) * half;
-                let (u_beta, u_0) = (-z_beta, R::one() - z_0);
+                let n_beta = (rel_n[j] - n_0[j] + candidate[j] - irrel_n[j]) * half;
+                let (u_beta, u_0) = (-z_beta[j], R::one() - z_0[j]);
                 state[j] = u_beta * n_beta
-                    + u_beta * n_0
+                    + u_beta * n_0[j]
                     + u_0 * n_beta
-                    + (z_beta + z_0) * state[j]
-                    + relevant * u_0 * n_0;
+                    + (z_beta[j] + z_0[j]) * state[j]
+                    + relevant * u_0 * n_0[j];
             }
         }
     }
