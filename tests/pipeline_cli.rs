@@ -500,6 +500,29 @@ fn a_training_stage_reuses_its_cached_model() {
     let (reused, folders) = run(&["stages.lstm.seed=2"]);
     assert!(!reused);
     assert_eq!(folders.len(), 2);
+
+    // So is another architecture, each trained, cached and reused under its own key; the trained
+    // file holds the architecture its options name.
+    for (sets, architecture) in [
+        (vec!["stages.lstm.layers=2"], "2-layer LSTM"),
+        (
+            vec!["stages.lstm.bidirectional=true"],
+            "1-layer bidirectional LSTM",
+        ),
+        (vec!["stages.lstm.cell=gru"], "1-layer GRU"),
+    ] {
+        let before = run(&[]).1.len();
+        let (reused, folders) = run(&sets);
+        assert!(!reused, "{sets:?}");
+        assert_eq!(folders.len(), before + 1, "{sets:?}");
+        let loaded =
+            cd_pipeline::model::Network::<f32>::load(&ws.path("out/lstm_model.safetensors"))
+                .unwrap();
+        assert_eq!(loaded.architecture().to_string(), architecture);
+        let (reused, again) = run(&sets);
+        assert!(reused, "{sets:?}");
+        assert_eq!(again.len(), folders.len());
+    }
 }
 
 #[test]

@@ -25,6 +25,9 @@ use crate::attribution::{
 use crate::model::{CellKind, DirectionTrace, RnnClassifier, RnnTrace};
 use crate::numeric::{Mat, Real, logistic_gap, matmul, simd_dispatch};
 
+/// The lane of a span at a position where its β is still exactly zero: all such spans share it.
+const NOT_JOINED: usize = usize::MAX;
+
 /// Spans × positions held at once for the layer outputs (β of every span at every position,
 /// `D·H` wide): bounds the engine's memory for long sentences.
 const SPAN_POSITIONS_PER_CHUNK: usize = 1 << 15;
@@ -147,6 +150,9 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
         // non-zero.
         let mut ranges: Vec<(usize, usize)> = spans.iter().map(|s| (s.start, s.end - 1)).collect();
         let mut below: Vec<R> = Vec::new();
+        // Per direction of the layer below, the lane of each span at each position (`s·T + t`),
+        // [`NOT_JOINED`] where its β is still zero.
+        let mut below_lanes: Vec<Vec<usize>> = Vec::new();
         let mut features = vec![R::zero(); count * width];
         let columns = recurrent_product_columns(h);
         let mut recurrent = vec![R::zero(); count * columns];
@@ -160,25 +166,83 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
             } else {
                 vec![R::zero(); count * len * width]
             };
+            let mut layer_lanes: Vec<Vec<usize>> = Vec::with_capacity(plans.len());
+            let mut next_lane_id = 0;
             for (d, plan) in plans.iter().enumerate() {
                 let backward = d == 1;
                 let direction = &trace.layers[k].directions[d];
-                // The processing step at which each span's relevant input starts; spans in that
-                // order, so that the running ones are always a prefix.
+                // The processing step at which each span's relevant input starts, and the spans
+                // in that order.
                 let joins: Vec<usize> = ranges
                     .iter()
                     .map(|&(lo, hi)| if backward { len - 1 - hi } else { lo })
                     .collect();
                 let mut order: Vec<usize> = (0..count).collect();
                 order.sort_by_key(|&s| joins[s]);
-                let mut beta_h = vec![R::zero(); count * h];
-                let mut beta_c = vec![R::zero(); count * h];
-                let mut running = 0;
+                let mut joined = 0;
+                // One state per lane: spans whose states are equal so far, because they joined at
+                // the same step and took the same role at every step since: in layer 0, input
+                // inside the span or not and bias product relevant or not; above, the lanes of the
+                // layer below at the position (equal inputs) and the bias product's relevance.
+                let mut lanes: Vec<Vec<usize>> = Vec::new();
+                let mut lane_of = vec![NOT_JOINED; count * len];
+                let (mut beta_h, mut beta_c) = (Vec::new(), Vec::new());
+                let (mut next_h, mut next_c) = (Vec::new(), Vec::new());
                 for step in 0..len {
                     let t = if backward { len - 1 - step } else { step };
-                    while running < count && joins[order[running]] <= step {
-                        running += 1;
+                    let role = |s: usize| -> (usize, usize, bool) {
+                        let relevant = self.convention.bias_product_relevant(spans[s], t);
+                        if k == 0 {
+                            (usize::from(spans[s].contains(t)), 0, relevant)
+                        } else {
+                            let lane = |d: usize| below_lanes.get(d).map_or(0, |l| l[s * len + t]);
+                            (lane(0), lane(1), relevant)
+                        }
+                    };
+                    let mut next_lanes: Vec<Vec<usize>> = Vec::with_capacity(lanes.len() + 4);
+                    next_h.clear();
+                    next_c.clear();
+                    let mut split = |members: Vec<usize>, state: Option<usize>| {
+                        let mut groups: Vec<((usize, usize, bool), Vec<usize>)> = Vec::new();
+                        for s in members {
+                            let key = role(s);
+                            match groups.iter_mut().find(|(k, _)| *k == key) {
+                                Some((_, group)) => group.push(s),
+                                None => groups.push((key, vec![s])),
+                            }
+                        }
+                        for (_, group) in groups {
+                            match state {
+                                Some(row) => {
+                                    next_h.extend_from_slice(&beta_h[row * h..(row + 1) * h]);
+                                    next_c.extend_from_slice(&beta_c[row * h..(row + 1) * h]);
+                                }
+                                None => {
+                                    next_h.resize(next_h.len() + h, R::zero());
+                                    next_c.resize(next_c.len() + h, R::zero());
+                                }
+                            }
+                            next_lanes.push(group);
+                        }
+                    };
+                    for (row, members) in std::mem::take(&mut lanes).into_iter().enumerate() {
+                        split(members, Some(row));
                     }
+                    let first = joined;
+                    while joined < count && joins[order[joined]] <= step {
+                        joined += 1;
+                    }
+                    split(order[first..joined].to_vec(), None);
+                    lanes = next_lanes;
+                    for members in &lanes {
+                        for &s in members {
+                            lane_of[s * len + t] = next_lane_id;
+                        }
+                        next_lane_id += 1;
+                    }
+                    std::mem::swap(&mut beta_h, &mut next_h);
+                    std::mem::swap(&mut beta_c, &mut next_c);
+                    let running = lanes.len();
                     matmul(
                         Mat::new(&beta_h, running, h),
                         Mat::new(&plan.recurrent, h, columns),
@@ -187,9 +251,9 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
                     );
                     if k == 0 {
                         let source = &direction.input_products.row(t);
-                        for (rank, &s) in order[..running].iter().enumerate() {
+                        for (rank, members) in lanes.iter().enumerate() {
                             let row = &mut input_rel[rank * columns..rank * columns + 3 * h];
-                            if spans[s].contains(t) {
+                            if spans[members[0]].contains(t) {
                                 for (v, &x) in row.iter_mut().zip(source.iter()) {
                                     *v = x;
                                 }
@@ -199,8 +263,8 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
                         }
                     } else {
                         gathered.clear();
-                        for &s in &order[..running] {
-                            let at = (s * len + t) * in_width;
+                        for members in &lanes {
+                            let at = (members[0] * len + t) * in_width;
                             gathered.extend_from_slice(&below[at..at + in_width]);
                         }
                         matmul(
@@ -210,10 +274,10 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
                             false,
                         );
                     }
-                    let relevant: Vec<R> = order[..running]
+                    let relevant: Vec<R> = lanes
                         .iter()
-                        .map(|&s| {
-                            if self.convention.bias_product_relevant(spans[s], t) {
+                        .map(|members| {
+                            if self.convention.bias_product_relevant(spans[members[0]], t) {
                                 R::one()
                             } else {
                                 R::zero()
@@ -228,31 +292,32 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
                     };
                     let position = Position::new(direction, plan, t, h);
                     match architecture.cell {
-                        CellKind::Lstm => lstm_rows(
-                            plan,
-                            &position,
-                            rows,
-                            &mut beta_h[..running * h],
-                            &mut beta_c[..running * h],
-                        ),
-                        CellKind::Gru => {
-                            gru_rows(plan, &position, rows, &mut beta_h[..running * h])
+                        CellKind::Lstm => {
+                            lstm_rows(plan, &position, rows, &mut beta_h, &mut beta_c)
                         }
+                        CellKind::Gru => gru_rows(plan, &position, rows, &mut beta_h),
                     }
                     if !top {
-                        for (rank, &s) in order[..running].iter().enumerate() {
-                            let at = (s * len + t) * width + d * h;
-                            output[at..at + h].copy_from_slice(&beta_h[rank * h..(rank + 1) * h]);
+                        for (rank, members) in lanes.iter().enumerate() {
+                            for &s in members {
+                                let at = (s * len + t) * width + d * h;
+                                output[at..at + h]
+                                    .copy_from_slice(&beta_h[rank * h..(rank + 1) * h]);
+                            }
                         }
                     }
                 }
                 if top {
-                    for (rank, &s) in order.iter().enumerate() {
-                        features[s * width + d * h..s * width + (d + 1) * h]
-                            .copy_from_slice(&beta_h[rank * h..(rank + 1) * h]);
+                    for (rank, members) in lanes.iter().enumerate() {
+                        for &s in members {
+                            features[s * width + d * h..s * width + (d + 1) * h]
+                                .copy_from_slice(&beta_h[rank * h..(rank + 1) * h]);
+                        }
                     }
                 }
+                layer_lanes.push(lane_of);
             }
+            below_lanes = layer_lanes;
             if architecture.bidirectional {
                 ranges.fill((0, len - 1));
             } else {
