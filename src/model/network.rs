@@ -17,11 +17,7 @@ pub enum Network<R: Real> {
 impl<R: Real> Network<R> {
     /// Loads a state_dict of any architecture the spec's layout describes.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_safetensors(path, &bytes)
+        Self::from_safetensors(path, &super::safetensors_io::read_model_file(path)?)
     }
 
     /// [`load`](Self::load) from the file's bytes; `path` names it in errors.

@@ -97,11 +97,7 @@ pub fn architecture_of(path: &Path, names: &[&str]) -> Result<Architecture, Mode
 impl<R: Real> RnnClassifier<R> {
     /// Loads a state_dict saved from PyTorch (`safetensors.torch.save_file(model.state_dict(), …)`).
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_safetensors(path, &bytes)
+        Self::from_safetensors(path, &super::safetensors_io::read_model_file(path)?)
     }
 
     /// [`load`](Self::load) from the file's bytes; `path` names it in errors.

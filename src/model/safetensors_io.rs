@@ -27,11 +27,7 @@ impl<R: Real> LstmClassifier<R> {
     /// themselves: vocabulary and embedding from `embed.weight`, hidden size from
     /// `lstm.weight_hh_l0`, classes from `hidden_to_label.weight`.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_safetensors(path, &bytes)
+        Self::from_safetensors(path, &read_model_file(path)?)
     }
 
     /// [`load`](Self::load) from the file's bytes; `path` names it in errors. Every size and
@@ -137,6 +133,14 @@ impl<R: Real> LstmClassifier<R> {
         ];
         write_f32_tensors(path, &tensors)
     }
+}
+
+/// The bytes of a model file, or the error naming it.
+pub(super) fn read_model_file(path: &Path) -> Result<Vec<u8>, ModelError> {
+    std::fs::read(path).map_err(|source| ModelError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes F32 tensors `(name, shape, little-endian bytes)` as safetensors, through a temporary

@@ -14,7 +14,7 @@ use crate::numeric::Real;
 
 /// The authors' `decomp_three(a, b, c, act)`: Shapley shares of `a` and `b` in `act(a + b + c)`
 /// with the bias `c` placed first; the bias's share is `act(c)`.
-fn decomp_three<R: Real>(
+pub(super) fn decomp_three<R: Real>(
     a: ArrayView1<'_, R>,
     b: ArrayView1<'_, R>,
     c: ArrayView1<'_, R>,

@@ -10,22 +10,14 @@ use crate::attribution::{AttributionError, Span, check_spans};
 use crate::model::{CellKind, RnnClassifier, processing_order};
 use crate::numeric::Real;
 
-/// Shapley shares of `a` and `b` in `act(a + b + c)` with the bias `c` first; the bias's share is
-/// `act(c)` (the authors' `decomp_three`).
+/// The authors' `decomp_three` on owned vectors.
 fn decomp_three<R: Real>(
     a: &Array1<R>,
     b: &Array1<R>,
     c: &Array1<R>,
     act: fn(R) -> R,
 ) -> (Array1<R>, Array1<R>, Array1<R>) {
-    let half = R::from_f64(0.5);
-    let ac = (a + c).mapv(act);
-    let bc = (b + c).mapv(act);
-    let abc = (a + b + c).mapv(act);
-    let c_act = c.mapv(act);
-    let a_share = (&ac - &c_act + &abc - &bc) * half;
-    let b_share = (&bc - &c_act + &abc - &ac) * half;
-    (a_share, b_share, c_act)
+    super::reference::decomp_three(a.view(), b.view(), c.view(), act)
 }
 
 /// CD of one span; `logits` (with output bias) only serve the completeness residual.
