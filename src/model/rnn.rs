@@ -743,39 +743,12 @@ impl<R: Real> super::Classifier<R> for RnnClassifier<R> {
             .collect()
     }
 
-    /// Point by point: a forward pass, then backpropagation through time of ∂F/∂logits.
+    /// Request by request, all points of a request in one batch: a forward pass, then
+    /// backpropagation through time of ∂F/∂logits.
     fn path_gradients(&self, requests: &[PathRequest<'_, R>]) -> Vec<PathGradients> {
         requests
             .iter()
-            .map(|request| {
-                let input = request.input.to_owned();
-                let baseline = request
-                    .baseline
-                    .map_or_else(|| Array2::zeros(input.raw_dim()), |b| b.to_owned());
-                let difference = &input - &baseline;
-                let len = input.nrows();
-                let mut values = Vec::with_capacity(request.alphas.len());
-                let mut directional = Vec::with_capacity(request.alphas.len() * len);
-                for &alpha in request.alphas {
-                    let point = &baseline + &(&difference * R::from_f64(alpha));
-                    let trace = self.forward_rows(point);
-                    let (value, gradient) = request.output.value_and_gradient(&trace.logits);
-                    values.push(value);
-                    let gradient: Vec<R> = gradient.iter().map(|&g| R::from_f64(g)).collect();
-                    let d_inputs = self.backward(&trace, &gradient, None);
-                    for t in 0..len {
-                        directional.push(dot_f64(
-                            difference.row(t).as_slice().expect("standard layout"),
-                            d_inputs.row(t).as_slice().expect("standard layout"),
-                        ));
-                    }
-                }
-                PathGradients {
-                    values,
-                    directional,
-                    len,
-                }
-            })
+            .map(|request| self.path_gradients_of(request))
             .collect()
     }
 }

@@ -8,7 +8,8 @@ use super::rnn::{
     CellKind, DirectionTrace, LayerTrace, RnnClassifier, RnnTrace, previous_position,
     processing_order,
 };
-use crate::numeric::{Mat, Real, matmul};
+use super::{PathGradients, PathRequest};
+use crate::numeric::{Mat, Real, dot_f64, matmul};
 
 impl<R: Real> RnnClassifier<R> {
     /// ∂/∂inputs `(T, E)` of `d_logits · logits`; when `weights` is given, the weight gradients are
@@ -92,6 +93,61 @@ impl<R: Real> RnnClassifier<R> {
             }
         }
         gradients
+    }
+
+    /// [`Classifier::path_gradients`](super::Classifier::path_gradients) of one request, its
+    /// points one batch: every step of every layer is one matrix product for all of them.
+    pub(super) fn path_gradients_of(&self, request: &PathRequest<'_, R>) -> PathGradients {
+        let input = request.input.as_standard_layout().into_owned();
+        let len = input.nrows();
+        let points = request.alphas.len();
+        if points == 0 {
+            return PathGradients {
+                values: Vec::new(),
+                directional: Vec::new(),
+                len,
+            };
+        }
+        let baseline = request
+            .baseline
+            .map_or_else(|| Array2::zeros(input.raw_dim()), |b| b.to_owned());
+        let difference = &input - &baseline;
+        let mut rows = Array2::<R>::zeros((points * len, input.ncols()));
+        for (p, &alpha) in request.alphas.iter().enumerate() {
+            rows.slice_mut(s![p * len..(p + 1) * len, ..])
+                .assign(&(&baseline + &(&difference * R::from_f64(alpha))));
+        }
+        let layers = self.forward_layers(rows.view(), points);
+        let width = layers.last().expect("a layer").output.ncols();
+        let mut d_output = Array2::<R>::zeros((points * len, width));
+        let mut values = Vec::with_capacity(points);
+        for p in 0..points {
+            let features = self.features(&layers, p, len);
+            let (value, gradient) = request
+                .output
+                .value_and_gradient(&self.output(&features, true));
+            values.push(value);
+            let gradient: Vec<R> = gradient.iter().map(|&g| R::from_f64(g)).collect();
+            self.feature_gradients(&gradient, &mut d_output, p, len);
+        }
+        let d_inputs = self.backward_layers(rows.view(), &layers, points, d_output, None);
+        let mut directional = Vec::with_capacity(points * len);
+        for p in 0..points {
+            for t in 0..len {
+                directional.push(dot_f64(
+                    difference.row(t).as_slice().expect("standard layout"),
+                    d_inputs
+                        .row(p * len + t)
+                        .as_slice()
+                        .expect("standard layout"),
+                ));
+            }
+        }
+        PathGradients {
+            values,
+            directional,
+            len,
+        }
     }
 
     /// Adds d_logits ⊗ features and d_logits to the output layer's gradients (the last two).
@@ -329,6 +385,62 @@ mod tests {
                             gradient[index]
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// F = log-sum-exp of the logits, a non-linear output for the path test.
+    struct LogSumExp;
+
+    impl super::super::OutputFunction for LogSumExp {
+        fn value_and_gradient(&self, logits: &[f64]) -> (f64, Vec<f64>) {
+            let total: f64 = logits.iter().map(|l| l.exp()).sum();
+            (total.ln(), logits.iter().map(|l| l.exp() / total).collect())
+        }
+    }
+
+    /// Path gradients, all points of a request in one batch: at each point, the sum over tokens
+    /// of the directional derivatives is dF(x(α))/dα, against central differences in α.
+    #[test]
+    fn batched_path_gradients_match_central_differences_along_the_path() {
+        use super::super::Classifier;
+        for cell in [CellKind::Lstm, CellKind::Gru] {
+            for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
+                let architecture = Architecture {
+                    cell,
+                    layers,
+                    bidirectional,
+                };
+                let model = RnnClassifier::<f64>::seeded_random(architecture, 7, 3, 4, 3, 8);
+                let input = model.embed(&[1, 5, 2, 6]).unwrap();
+                let baseline = model.embed(&[3, 3, 3, 3]).unwrap();
+                let alphas = [0.1, 0.5, 0.9];
+                let request = PathRequest {
+                    input: input.view(),
+                    baseline: Some(baseline.view()),
+                    alphas: &alphas,
+                    output: &LogSumExp,
+                };
+                let got = model.path_gradients(&[request]).pop().unwrap();
+                let value = |alpha: f64| {
+                    let point = &baseline + &((&input - &baseline) * alpha);
+                    LogSumExp
+                        .value_and_gradient(&model.forward_rows(point).logits)
+                        .0
+                };
+                use super::super::OutputFunction;
+                for (k, &alpha) in alphas.iter().enumerate() {
+                    let numeric = (value(alpha + 1e-6) - value(alpha - 1e-6)) / 2e-6;
+                    let analytic: f64 = got.at(k).iter().sum();
+                    assert!(
+                        (got.values[k] - value(alpha)).abs() < 1e-12,
+                        "{architecture}"
+                    );
+                    assert!(
+                        (numeric - analytic).abs() < 1e-7,
+                        "{architecture} α {alpha}: {numeric} vs {analytic}"
+                    );
                 }
             }
         }
