@@ -180,12 +180,7 @@ fn check_sentences(
     vocab_size: usize,
 ) -> Result<(), AttributionError> {
     for s in sentences {
-        if s.token_ids.is_empty() {
-            return Err(ModelError::EmptySentence.into());
-        }
-        if let Some(&id) = s.token_ids.iter().find(|&&id| id >= vocab_size) {
-            return Err(ModelError::TokenId { id, vocab_size }.into());
-        }
+        crate::model::check_token_ids(s.token_ids, vocab_size)?;
         check_spans(s.spans, s.token_ids.len())?;
     }
     Ok(())

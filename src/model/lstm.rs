@@ -183,16 +183,7 @@ impl<R: Real> LstmClassifier<R> {
 
     /// Checks that a sentence is non-empty and every id is an embedding row.
     pub fn check_ids(&self, ids: &[usize]) -> Result<(), ModelError> {
-        if ids.is_empty() {
-            return Err(ModelError::EmptySentence);
-        }
-        match ids.iter().find(|&&id| id >= self.vocab_size()) {
-            Some(&id) => Err(ModelError::TokenId {
-                id,
-                vocab_size: self.vocab_size(),
-            }),
-            None => Ok(()),
-        }
+        super::check_token_ids(ids, self.vocab_size())
     }
 
     /// Runs the LSTM from zero initial state over `ids`, as PyTorch `nn.LSTM` does.

@@ -23,7 +23,7 @@ pub use lstm::{ForwardTrace, LstmClassifier};
 pub use network::Network;
 pub use rnn::{
     Architecture, CellKind, DirectionTrace, DirectionWeights, LayerTrace, RnnClassifier, RnnTrace,
-    previous_position, processing_order,
+    processing_order,
 };
 pub use rnn_io::architecture_of;
 pub use safetensors_io::TENSOR_NAMES;
@@ -33,6 +33,17 @@ pub use train::{
 pub use vocab::{Coverage, Encoded, UNKNOWN_TOKEN, Vocabulary, normalize_token};
 
 use std::path::PathBuf;
+
+/// Checks that a sentence is non-empty and every id is a row of an embedding of `vocab_size`.
+pub fn check_token_ids(ids: &[usize], vocab_size: usize) -> Result<(), ModelError> {
+    if ids.is_empty() {
+        return Err(ModelError::EmptySentence);
+    }
+    match ids.iter().find(|&&id| id >= vocab_size) {
+        Some(&id) => Err(ModelError::TokenId { id, vocab_size }),
+        None => Ok(()),
+    }
+}
 
 /// Why a model or vocabulary could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -106,6 +106,7 @@ impl<R: Real> From<RnnClassifier<R>> for Network<R> {
             model.w_out().to_owned(),
             ndarray::Array1::from(model.b_out().to_vec()),
         )
-        .map_or_else(|_| Network::Rnn(Box::new(model.clone())), Network::from)
+        .map(Network::from)
+        .expect("a one-layer unidirectional LSTM has the paper's LSTM's shapes")
     }
 }

@@ -127,18 +127,19 @@ pub struct DirectionWeights<R> {
 
 impl<R: Real> DirectionWeights<R> {
     pub fn new(w_ih: Array2<R>, w_hh: Array2<R>, b_ih: Array1<R>, b_hh: Array1<R>) -> Self {
-        let transposed = |w: &Array2<R>| w.t().as_standard_layout().into_owned();
-        Self {
-            w_ih_t: transposed(&w_ih),
-            w_hh_t: transposed(&w_hh),
+        let mut weights = Self {
+            w_ih_t: Array2::zeros((0, 0)),
+            w_hh_t: Array2::zeros((0, 0)),
             w_ih,
             w_hh,
             b_ih,
             b_hh,
-        }
+        };
+        weights.refresh();
+        weights
     }
 
-    /// Recomputes the transposes after the weights changed in place (training).
+    /// Computes the transposes, again after the weights changed in place (training).
     pub fn refresh(&mut self) {
         self.w_ih_t = self.w_ih.t().as_standard_layout().into_owned();
         self.w_hh_t = self.w_hh.t().as_standard_layout().into_owned();
@@ -497,16 +498,7 @@ impl<R: Real> RnnClassifier<R> {
 
     /// Checks that a sentence is non-empty and every id is an embedding row.
     pub fn check_ids(&self, ids: &[usize]) -> Result<(), ModelError> {
-        if ids.is_empty() {
-            return Err(ModelError::EmptySentence);
-        }
-        match ids.iter().find(|&&id| id >= self.vocab_size()) {
-            Some(&id) => Err(ModelError::TokenId {
-                id,
-                vocab_size: self.vocab_size(),
-            }),
-            None => Ok(()),
-        }
+        super::check_token_ids(ids, self.vocab_size())
     }
 
     /// The embedding rows of a sentence, `(T, E)`.

@@ -346,45 +346,62 @@ mod tests {
     use super::super::rnn::{Architecture, CellKind};
     use super::*;
 
+    /// LSTM and GRU, one or two layers, one or two directions.
+    fn architectures() -> Vec<Architecture> {
+        let mut all = Vec::new();
+        for cell in [CellKind::Lstm, CellKind::Gru] {
+            for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
+                all.push(Architecture {
+                    cell,
+                    layers,
+                    bidirectional,
+                });
+            }
+        }
+        all
+    }
+
+    /// The central difference of `objective` in element `index` of tensor `tensor`.
+    fn central_difference(
+        model: &mut RnnClassifier<f64>,
+        tensor: usize,
+        index: usize,
+        objective: impl Fn(&RnnClassifier<f64>) -> f64,
+    ) -> f64 {
+        let epsilon = 1e-6;
+        let mut at = |delta: f64| {
+            model.tensors_mut()[tensor][index] += delta;
+            model.refresh();
+            let value = objective(model);
+            model.tensors_mut()[tensor][index] -= delta;
+            model.refresh();
+            value
+        };
+        (at(epsilon) - at(-epsilon)) / (2.0 * epsilon)
+    }
+
     /// The training gradients of a batch (its sentences sharing every product) against central
     /// differences of the f64 loss, for every weight and the embedding rows, every architecture.
     #[test]
     fn batch_gradients_match_central_differences_of_the_loss() {
-        for cell in [CellKind::Lstm, CellKind::Gru] {
-            for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
-                let architecture = Architecture {
-                    cell,
-                    layers,
-                    bidirectional,
-                };
-                let mut model = RnnClassifier::<f64>::seeded_random(architecture, 6, 3, 4, 2, 5);
-                let sentences: [&[usize]; 3] = [&[1, 4, 2], &[5, 5, 0], &[3, 1, 1]];
-                let labels = [1, 0, 1];
-                let scale = 1.0 / 3.0;
-                let gradients = model.batch_gradients(&sentences, &labels, scale);
-                let loss = |m: &RnnClassifier<f64>| {
-                    m.batch_gradients(&sentences, &labels, scale).loss * scale
-                };
-                let epsilon = 1e-6;
-                let mut analytic: Vec<Vec<f64>> = vec![gradients.embedding.to_dense(6)];
-                analytic.extend(gradients.dense.iter().cloned());
-                for (tensor, gradient) in analytic.iter().enumerate() {
-                    for index in (0..gradient.len()).step_by(3) {
-                        let mut at = |delta: f64| {
-                            model.tensors_mut()[tensor][index] += delta;
-                            model.refresh();
-                            let value = loss(&model);
-                            model.tensors_mut()[tensor][index] -= delta;
-                            model.refresh();
-                            value
-                        };
-                        let numeric = (at(epsilon) - at(-epsilon)) / (2.0 * epsilon);
-                        assert!(
-                            (numeric - gradient[index]).abs() < 1e-7,
-                            "{architecture} tensor {tensor} [{index}]: {numeric} vs {}",
-                            gradient[index]
-                        );
-                    }
+        for architecture in architectures() {
+            let mut model = RnnClassifier::<f64>::seeded_random(architecture, 6, 3, 4, 2, 5);
+            let sentences: [&[usize]; 3] = [&[1, 4, 2], &[5, 5, 0], &[3, 1, 1]];
+            let labels = [1, 0, 1];
+            let scale = 1.0 / 3.0;
+            let gradients = model.batch_gradients(&sentences, &labels, scale);
+            let loss =
+                |m: &RnnClassifier<f64>| m.batch_gradients(&sentences, &labels, scale).loss * scale;
+            let mut analytic: Vec<Vec<f64>> = vec![gradients.embedding.to_dense(6)];
+            analytic.extend(gradients.dense.iter().cloned());
+            for (tensor, gradient) in analytic.iter().enumerate() {
+                for index in (0..gradient.len()).step_by(3) {
+                    let numeric = central_difference(&mut model, tensor, index, loss);
+                    assert!(
+                        (numeric - gradient[index]).abs() < 1e-7,
+                        "{architecture} tensor {tensor} [{index}]: {numeric} vs {}",
+                        gradient[index]
+                    );
                 }
             }
         }
@@ -405,43 +422,36 @@ mod tests {
     #[test]
     fn batched_path_gradients_match_central_differences_along_the_path() {
         use super::super::Classifier;
-        for cell in [CellKind::Lstm, CellKind::Gru] {
-            for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
-                let architecture = Architecture {
-                    cell,
-                    layers,
-                    bidirectional,
-                };
-                let model = RnnClassifier::<f64>::seeded_random(architecture, 7, 3, 4, 3, 8);
-                let input = model.embed(&[1, 5, 2, 6]).unwrap();
-                let baseline = model.embed(&[3, 3, 3, 3]).unwrap();
-                let alphas = [0.1, 0.5, 0.9];
-                let request = PathRequest {
-                    input: input.view(),
-                    baseline: Some(baseline.view()),
-                    alphas: &alphas,
-                    output: &LogSumExp,
-                };
-                let got = model.path_gradients(&[request]).pop().unwrap();
-                let value = |alpha: f64| {
-                    let point = &baseline + &((&input - &baseline) * alpha);
-                    LogSumExp
-                        .value_and_gradient(&model.forward_rows(point).logits)
-                        .0
-                };
-                use super::super::OutputFunction;
-                for (k, &alpha) in alphas.iter().enumerate() {
-                    let numeric = (value(alpha + 1e-6) - value(alpha - 1e-6)) / 2e-6;
-                    let analytic: f64 = got.at(k).iter().sum();
-                    assert!(
-                        (got.values[k] - value(alpha)).abs() < 1e-12,
-                        "{architecture}"
-                    );
-                    assert!(
-                        (numeric - analytic).abs() < 1e-7,
-                        "{architecture} α {alpha}: {numeric} vs {analytic}"
-                    );
-                }
+        for architecture in architectures() {
+            let model = RnnClassifier::<f64>::seeded_random(architecture, 7, 3, 4, 3, 8);
+            let input = model.embed(&[1, 5, 2, 6]).unwrap();
+            let baseline = model.embed(&[3, 3, 3, 3]).unwrap();
+            let alphas = [0.1, 0.5, 0.9];
+            let request = PathRequest {
+                input: input.view(),
+                baseline: Some(baseline.view()),
+                alphas: &alphas,
+                output: &LogSumExp,
+            };
+            let got = model.path_gradients(&[request]).pop().unwrap();
+            let value = |alpha: f64| {
+                let point = &baseline + &((&input - &baseline) * alpha);
+                LogSumExp
+                    .value_and_gradient(&model.forward_rows(point).logits)
+                    .0
+            };
+            use super::super::OutputFunction;
+            for (k, &alpha) in alphas.iter().enumerate() {
+                let numeric = (value(alpha + 1e-6) - value(alpha - 1e-6)) / 2e-6;
+                let analytic: f64 = got.at(k).iter().sum();
+                assert!(
+                    (got.values[k] - value(alpha)).abs() < 1e-12,
+                    "{architecture}"
+                );
+                assert!(
+                    (numeric - analytic).abs() < 1e-7,
+                    "{architecture} α {alpha}: {numeric} vs {analytic}"
+                );
             }
         }
     }
@@ -450,66 +460,51 @@ mod tests {
     /// differences of the f64 logits.
     #[test]
     fn gradients_match_central_differences() {
-        for cell in [CellKind::Lstm, CellKind::Gru] {
-            for (layers, bidirectional) in [(1, false), (2, false), (1, true), (2, true)] {
-                let architecture = Architecture {
-                    cell,
-                    layers,
-                    bidirectional,
-                };
-                let mut model = RnnClassifier::<f64>::seeded_random(architecture, 7, 3, 4, 3, 11);
-                let ids = [1, 5, 2, 6];
-                let d_logits = [0.7, -1.3, 0.4];
-                let objective = |m: &RnnClassifier<f64>| -> f64 {
-                    let logits = m.forward(&ids).unwrap().logits;
-                    logits.iter().zip(&d_logits).map(|(l, d)| l * d).sum()
-                };
-                let trace = model.forward(&ids).unwrap();
-                let mut weights: Vec<Vec<f64>> = model.tensors()[1..]
-                    .iter()
-                    .map(|t| vec![0.0; t.len()])
-                    .collect();
-                let d_inputs = model.backward(&trace, &d_logits, Some(&mut weights));
-                let epsilon = 1e-6;
-                for t in 0..ids.len() {
-                    for e in 0..3 {
-                        let shifted = |delta: f64| {
-                            let mut rows = trace.inputs.clone();
-                            rows[[t, e]] += delta;
-                            let logits = model.forward_rows(rows).logits;
-                            logits
-                                .iter()
-                                .zip(&d_logits)
-                                .map(|(l, d)| l * d)
-                                .sum::<f64>()
-                        };
-                        let numeric = (shifted(epsilon) - shifted(-epsilon)) / (2.0 * epsilon);
-                        assert!(
-                            (numeric - d_inputs[[t, e]]).abs() < 1e-7,
-                            "{architecture} input ({t}, {e}): {numeric} vs {}",
-                            d_inputs[[t, e]]
-                        );
-                    }
+        for architecture in architectures() {
+            let mut model = RnnClassifier::<f64>::seeded_random(architecture, 7, 3, 4, 3, 11);
+            let ids = [1, 5, 2, 6];
+            let d_logits = [0.7, -1.3, 0.4];
+            let objective = |m: &RnnClassifier<f64>| -> f64 {
+                let logits = m.forward(&ids).unwrap().logits;
+                logits.iter().zip(&d_logits).map(|(l, d)| l * d).sum()
+            };
+            let trace = model.forward(&ids).unwrap();
+            let mut weights: Vec<Vec<f64>> = model.tensors()[1..]
+                .iter()
+                .map(|t| vec![0.0; t.len()])
+                .collect();
+            let d_inputs = model.backward(&trace, &d_logits, Some(&mut weights));
+            let epsilon = 1e-6;
+            for t in 0..ids.len() {
+                for e in 0..3 {
+                    let shifted = |delta: f64| {
+                        let mut rows = trace.inputs.clone();
+                        rows[[t, e]] += delta;
+                        let logits = model.forward_rows(rows).logits;
+                        logits
+                            .iter()
+                            .zip(&d_logits)
+                            .map(|(l, d)| l * d)
+                            .sum::<f64>()
+                    };
+                    let numeric = (shifted(epsilon) - shifted(-epsilon)) / (2.0 * epsilon);
+                    assert!(
+                        (numeric - d_inputs[[t, e]]).abs() < 1e-7,
+                        "{architecture} input ({t}, {e}): {numeric} vs {}",
+                        d_inputs[[t, e]]
+                    );
                 }
-                let names = architecture.tensor_names();
-                for (tensor, gradient) in weights.iter().enumerate() {
-                    for index in (0..gradient.len()).step_by(5) {
-                        let mut at = |delta: f64| {
-                            model.tensors_mut()[tensor + 1][index] += delta;
-                            model.refresh();
-                            let value = objective(&model);
-                            model.tensors_mut()[tensor + 1][index] -= delta;
-                            model.refresh();
-                            value
-                        };
-                        let numeric = (at(epsilon) - at(-epsilon)) / (2.0 * epsilon);
-                        assert!(
-                            (numeric - gradient[index]).abs() < 1e-7,
-                            "{architecture} {} [{index}]: {numeric} vs {}",
-                            names[tensor + 1],
-                            gradient[index]
-                        );
-                    }
+            }
+            let names = architecture.tensor_names();
+            for (tensor, gradient) in weights.iter().enumerate() {
+                for index in (0..gradient.len()).step_by(5) {
+                    let numeric = central_difference(&mut model, tensor + 1, index, objective);
+                    assert!(
+                        (numeric - gradient[index]).abs() < 1e-7,
+                        "{architecture} {} [{index}]: {numeric} vs {}",
+                        names[tensor + 1],
+                        gradient[index]
+                    );
                 }
             }
         }

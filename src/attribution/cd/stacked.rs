@@ -9,15 +9,17 @@
 //! - a span's β is exactly zero until its relevant input first is: in layer 0 before its start
 //!   (forward) or after its end (backward); above, wherever the layer below's β is still zero.
 //!   Such steps are skipped and the span joins when its input does (the "join" rule of §6);
+//! - spans whose states are equal so far share one lane (one state row): in layer 0, those that
+//!   joined at the same step and took the same role since (input inside the span or not, bias
+//!   product relevant or not); above, those that also shared the layer below's lanes;
 //! - the bias-only shares (σ(b), tanh(b), for the GRU's candidate tanh(b_in + r_0 b_hn)) are one
-//!   vector per direction.
+//!   vector per direction, and each gate's Shapley share takes one exponential ([`GapTable`]).
 
 use ndarray::ArrayView1;
 use rayon::prelude::*;
 
 use super::engine::{completeness_residual, recurrent_product_columns};
 use super::{Convention, Decomposition};
-use crate::attribution::corpus::cut_batches;
 use crate::attribution::{
     Attribution, AttributionError, LinearTarget, SentenceSpans, Span, SpanScore, Target,
     check_sentences,
@@ -47,6 +49,9 @@ struct DirectionPlan<R> {
     /// GRU: b_hn and b_in + r_0 ⊙ b_hn.
     b_hn: Vec<R>,
     bias_n: Vec<R>,
+    /// The [`GapTable`] exponent slope of each decomposed logistic or tanh unit (LSTM i, f, g;
+    /// GRU r, z): −1 for logistic gates, −2 for tanh.
+    slope: Vec<R>,
 }
 
 impl<R: Real> DirectionPlan<R> {
@@ -86,6 +91,10 @@ impl<R: Real> DirectionPlan<R> {
                 bias_shares[2 * h + j] = bias_n[j].tanh_act();
             }
         }
+        let width = if gru { 2 * h } else { 3 * h };
+        let slope = (0..width)
+            .map(|k| R::from_f64(if k >= 2 * h { -2.0 } else { -1.0 }))
+            .collect();
         Self {
             input: pad(&w.w_ih_t),
             recurrent: pad(&w.w_hh_t),
@@ -93,6 +102,7 @@ impl<R: Real> DirectionPlan<R> {
             bias_shares,
             b_hn,
             bias_n,
+            slope,
         }
     }
 }
@@ -146,6 +156,8 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
         let directions = architecture.directions();
         let width = directions * h;
         let count = spans.len();
+        // A GRU has no cell state: only LSTM lanes carry β^c.
+        let lstm = architecture.cell == CellKind::Lstm;
         // Per span, the positions (inclusive) where the current layer's relevant input may be
         // non-zero.
         let mut ranges: Vec<(usize, usize)> = spans.iter().map(|s| (s.start, s.end - 1)).collect();
@@ -215,11 +227,15 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
                             match state {
                                 Some(row) => {
                                     next_h.extend_from_slice(&beta_h[row * h..(row + 1) * h]);
-                                    next_c.extend_from_slice(&beta_c[row * h..(row + 1) * h]);
+                                    if lstm {
+                                        next_c.extend_from_slice(&beta_c[row * h..(row + 1) * h]);
+                                    }
                                 }
                                 None => {
                                     next_h.resize(next_h.len() + h, R::zero());
-                                    next_c.resize(next_c.len() + h, R::zero());
+                                    if lstm {
+                                        next_c.resize(next_c.len() + h, R::zero());
+                                    }
                                 }
                             }
                             next_lanes.push(group);
@@ -378,25 +394,29 @@ struct Position<'a, R> {
     input_n: Vec<R>,
     /// The decomposed gates' (LSTM i, f, g; GRU r, z) shared halves of their Shapley shares,
     /// ½[act(z + b) − act(b)], and [`logistic_gap`]'s anchors e^(slope·(z + 2b)).
-    shares: GapTable<R>,
+    shares: GapTable<'a, R>,
 }
 
 /// What lets a row's Shapley share of a gate take one exponential instead of two: with
 /// a = rel + b and d = z − rel + b (z without bias), act(a) − act(d) = logistic_gap(e^(slope·a),
-/// e^(slope·(a + d))) scaled by the slope (σ: −1; tanh(x) = 2σ(2x) − 1: −2), and a + d is the
-/// same for every span.
-struct GapTable<R> {
+/// e^(slope·(a + d))) scaled by the slope ([`DirectionPlan::slope`]; tanh(x) = 2σ(2x) − 1), and
+/// a + d is the same for every span.
+struct GapTable<'a, R> {
     half_gap: Vec<R>,
     anchor: Vec<R>,
-    /// The exponent slope of each unit: −1 for logistic gates, −2 for tanh.
-    slope: Vec<R>,
+    slope: &'a [R],
     /// Whether every |slope·(a + d)| is within [`Real::EXP_SUM_LIMIT`]; if not, the step takes
     /// two activations per gate.
     paired: bool,
 }
 
 impl<'a, R: Real> Position<'a, R> {
-    fn new(direction: &'a DirectionTrace<R>, plan: &DirectionPlan<R>, t: usize, h: usize) -> Self {
+    fn new(
+        direction: &'a DirectionTrace<R>,
+        plan: &'a DirectionPlan<R>,
+        t: usize,
+        h: usize,
+    ) -> Self {
         let contiguous = |row: ArrayView1<'a, R>| -> &'a [R] {
             row.to_slice().expect("rows of standard-layout matrices")
         };
@@ -405,11 +425,9 @@ impl<'a, R: Real> Position<'a, R> {
         let full: Vec<R> = (0..3 * h).map(|k| input[k] + recurrent[k]).collect();
         let gates = contiguous(direction.gates.row(t));
         let lstm = direction.cells.nrows() > 0;
-        let width = if lstm { 3 * h } else { 2 * h };
+        let slope = &plan.slope;
+        let width = slope.len();
         let half = R::from_f64(0.5);
-        let slope: Vec<R> = (0..width)
-            .map(|k| R::from_f64(if k >= 2 * h { -2.0 } else { -1.0 }))
-            .collect();
         let limit = R::EXP_SUM_LIMIT;
         let mut paired = true;
         let anchor = (0..width)
@@ -653,30 +671,22 @@ impl<R: Real> Attribution for StackedDecomposition<'_, R> {
     ) -> Result<Vec<Vec<SpanScore>>, AttributionError> {
         check_sentences(sentences, self.model.vocab_size())?;
         let bias = ArrayView1::from(self.model.b_out());
-        let mut results = Vec::with_capacity(sentences.len());
-        for range in cut_batches(
-            sentences.iter().map(|s| s.spans.len()),
-            super::ROWS_PER_BATCH,
-        ) {
-            let batch: Vec<Result<Vec<SpanScore>, AttributionError>> = sentences[range]
-                .par_iter()
-                .map(|sentence| {
-                    let trace = self.model.forward(sentence.token_ids)?;
-                    let linear = LinearTarget::new("cd", target, &trace.logits, bias)?;
-                    Ok(self
-                        .decompose(&trace, sentence.spans)
-                        .into_iter()
-                        .map(|d| SpanScore {
-                            embedding: d.beta,
-                            ..linear.score(d.span, d.rel, d.irrel)
-                        })
-                        .collect())
-                })
-                .collect();
-            for scores in batch {
-                results.push(scores?);
-            }
-        }
-        Ok(results)
+        // Each sentence is decomposed alone (its spans are the engine's batch), so sentences run
+        // in parallel with results independent of the thread count.
+        sentences
+            .par_iter()
+            .map(|sentence| {
+                let trace = self.model.forward(sentence.token_ids)?;
+                let linear = LinearTarget::new("cd", target, &trace.logits, bias)?;
+                Ok(self
+                    .decompose(&trace, sentence.spans)
+                    .into_iter()
+                    .map(|d| SpanScore {
+                        embedding: d.beta,
+                        ..linear.score(d.span, d.rel, d.irrel)
+                    })
+                    .collect())
+            })
+            .collect()
     }
 }
