@@ -10,7 +10,7 @@ use std::fmt;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use super::{ModelError, Occluded, Occlusion, PathGradients, PathRequest};
-use crate::numeric::{Mat, Real, SplitMix64, dot_f64, matmul};
+use crate::numeric::{Mat, Real, SplitMix64, dot_f64, matmul, simd_dispatch};
 
 /// The recurrent cell.
 #[derive(
@@ -608,6 +608,7 @@ impl<R: Real> RnnClassifier<R> {
             w.b_hh.as_slice().expect("standard layout"),
         );
         let mut previous_hidden = vec![R::zero(); batch * h];
+        let mut previous_cell = vec![R::zero(); h];
         let mut recurrent = vec![R::zero(); batch * gh];
         for t in processing_order(len, backward) {
             let previous = previous_position(t, len, backward);
@@ -636,34 +637,25 @@ impl<R: Real> RnnClassifier<R> {
                 let mut gate_row = gates.row_mut(row);
                 let gate = gate_row.as_slice_mut().expect("standard layout");
                 let mut h_row = hidden.row_mut(row);
+                let h_row = h_row.as_slice_mut().expect("standard layout");
+                let products = CellProducts {
+                    input: inp,
+                    recurrent: rec,
+                    b_ih,
+                    b_hh,
+                };
                 if lstm {
-                    for k in 0..gh {
-                        let z = inp[k] + b_ih[k] + rec[k] + b_hh[k];
-                        gate[k] = if (2 * h..3 * h).contains(&k) {
-                            z.tanh_act()
-                        } else {
-                            z.sigmoid()
-                        };
+                    match previous {
+                        Some(p) => previous_cell.copy_from_slice(
+                            cells.row(b * len + p).as_slice().expect("standard layout"),
+                        ),
+                        None => previous_cell.fill(R::zero()),
                     }
-                    for j in 0..h {
-                        let c_prev = previous.map_or(R::zero(), |p| cells[[b * len + p, j]]);
-                        let c = gate[h + j] * c_prev + gate[j] * gate[2 * h + j];
-                        cells[[row, j]] = c;
-                        h_row[j] = gate[3 * h + j] * c.tanh_act();
-                    }
+                    let mut c_row = cells.row_mut(row);
+                    let c_row = c_row.as_slice_mut().expect("standard layout");
+                    lstm_cell(products, &previous_cell, gate, c_row, h_row);
                 } else {
-                    for k in 0..2 * h {
-                        gate[k] = (inp[k] + b_ih[k] + rec[k] + b_hh[k]).sigmoid();
-                    }
-                    for j in 0..h {
-                        let n = (inp[2 * h + j]
-                            + b_ih[2 * h + j]
-                            + gate[j] * (rec[2 * h + j] + b_hh[2 * h + j]))
-                            .tanh_act();
-                        gate[2 * h + j] = n;
-                        let z = gate[h + j];
-                        h_row[j] = (R::one() - z) * n + z * h_prev[j];
-                    }
+                    gru_cell(products, h_prev, gate, h_row);
                 }
             }
         }
@@ -687,6 +679,68 @@ impl<R: Real> RnnClassifier<R> {
                 if with_bias { dot + b.as_f64() } else { dot }
             })
             .collect()
+    }
+}
+
+/// One position's products without bias and the biases, gates in PyTorch's order.
+#[derive(Clone, Copy)]
+struct CellProducts<'a, R> {
+    input: &'a [R],
+    recurrent: &'a [R],
+    b_ih: &'a [R],
+    b_hh: &'a [R],
+}
+
+simd_dispatch! {
+    /// One position of an LSTM direction: gates i, f, g, o, the cell and the hidden state.
+    fn lstm_cell<R: Real>(
+        products: CellProducts<'_, R>,
+        previous_cell: &[R],
+        gate: &mut [R],
+        cell: &mut [R],
+        hidden: &mut [R],
+    ) {
+        let h = cell.len();
+        let CellProducts { input, recurrent, b_ih, b_hh } = products;
+        for (k, value) in gate.iter_mut().enumerate() {
+            *value = input[k] + b_ih[k] + recurrent[k] + b_hh[k];
+        }
+        let (logistic_if, rest) = gate.split_at_mut(2 * h);
+        let (candidate, output) = rest.split_at_mut(h);
+        for value in logistic_if.iter_mut().chain(output.iter_mut()) {
+            *value = value.sigmoid();
+        }
+        for value in candidate.iter_mut() {
+            *value = value.tanh_act();
+        }
+        for j in 0..h {
+            let c = gate[h + j] * previous_cell[j] + gate[j] * gate[2 * h + j];
+            cell[j] = c;
+            hidden[j] = gate[3 * h + j] * c.tanh_act();
+        }
+    }
+}
+
+simd_dispatch! {
+    /// One position of a GRU direction: gates r, z, the candidate n and the hidden state.
+    fn gru_cell<R: Real>(
+        products: CellProducts<'_, R>,
+        previous_hidden: &[R],
+        gate: &mut [R],
+        hidden: &mut [R],
+    ) {
+        let h = hidden.len();
+        let CellProducts { input, recurrent, b_ih, b_hh } = products;
+        for k in 0..2 * h {
+            gate[k] = (input[k] + b_ih[k] + recurrent[k] + b_hh[k]).sigmoid();
+        }
+        for j in 0..h {
+            let n = (input[2 * h + j] + b_ih[2 * h + j] + gate[j] * (recurrent[2 * h + j] + b_hh[2 * h + j]))
+                .tanh_act();
+            gate[2 * h + j] = n;
+            let z = gate[h + j];
+            hidden[j] = (R::one() - z) * n + z * previous_hidden[j];
+        }
     }
 }
 

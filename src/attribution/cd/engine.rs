@@ -15,7 +15,7 @@ use ndarray::ArrayView1;
 
 use super::Convention;
 use super::Decomposition;
-use super::kernel::StepTable;
+use super::kernel::{StepTable, StepValues};
 use super::lanes::{LanePlanner, StateUpdate};
 use crate::attribution::Span;
 use crate::model::{ForwardTrace, LstmClassifier};
@@ -84,7 +84,7 @@ pub(super) fn decompose_batch<R: Real>(
 ) -> Vec<Vec<Decomposition>> {
     let h = model.hidden_size();
     let width = weights.columns;
-    let mut step = StepTable::new(model);
+    let mut step = StepTable::new(model.bias().as_slice().expect("standard layout"), h);
     let mut planners: Vec<LanePlanner<'_>> = sentences
         .iter()
         .map(|&(_, spans)| LanePlanner::new(spans, convention))
@@ -137,7 +137,7 @@ pub(super) fn decompose_batch<R: Real>(
             if t > 0 {
                 unstarted_cells[h..].copy_from_slice(contiguous(trace.cells.row(t - 1)));
             }
-            step.fill(trace, t);
+            step.fill(StepValues::of(trace, t));
             let first = next_offsets[s];
             for (k, update) in updates.iter().enumerate() {
                 let out_h = &mut next_h[(first + k) * h..(first + k + 1) * h];

@@ -5,9 +5,9 @@
 //! [`StepTable`], block by block of [`LANES`] hidden units, so that the per-state loop reads each
 //! block's values with one bounds check and runs each instruction on [`LANES`] units.
 
-use ndarray::{ArrayView1, Axis};
+use ndarray::Axis;
 
-use crate::model::{ForwardTrace, LstmClassifier};
+use crate::model::ForwardTrace;
 use crate::numeric::{Real, logistic_gap, simd_dispatch};
 
 /// Hidden units per block: two AVX-512 vectors of f32, so that every instruction of the
@@ -75,16 +75,15 @@ pub(super) struct StepTable<R> {
 }
 
 impl<R: Real> StepTable<R> {
-    /// A table holding the model's bias values; [`Self::fill`] adds a step's forward values.
-    pub fn new(model: &LstmClassifier<R>) -> Self {
-        let hidden = model.hidden_size();
+    /// A table holding the bias values `b_ih + b_hh` of gates i, f, g (the first 3H of `bias`);
+    /// [`Self::fill`] adds a step's forward values.
+    pub fn new(bias: &[R], hidden: usize) -> Self {
         let mut table = Self {
             hidden,
             blocks: vec![UnitBlock::default(); hidden.div_ceil(LANES)],
             arguments: vec![ArgumentBlock::default(); hidden.div_ceil(LANES)],
             paired: vec![false; hidden.div_ceil(LANES)],
         };
-        let bias = model.bias();
         for k in 0..table.blocks.len() {
             let start = table.block_start(k);
             let block = &mut table.blocks[k];
@@ -105,15 +104,14 @@ impl<R: Real> StepTable<R> {
         (k * LANES).min(self.hidden.saturating_sub(LANES))
     }
 
-    /// Loads step `t` of the sentence's forward pass.
-    pub fn fill(&mut self, trace: &ForwardTrace<R>, t: usize) {
-        let [input, preactivation, gates, tanh_cell]: [ArrayView1<'_, R>; 4] = [
-            &trace.input_products,
-            &trace.preactivations,
-            &trace.gates,
-            &trace.tanh_cells,
-        ]
-        .map(|m| m.index_axis(Axis(0), t));
+    /// Loads one step of the forward pass.
+    pub fn fill(&mut self, step: StepValues<'_, R>) {
+        let StepValues {
+            input,
+            preactivation,
+            gates,
+            tanh_cell,
+        } = step;
         let h = self.hidden;
         let half = R::from_f64(0.5);
         for k in 0..self.blocks.len() {
@@ -187,6 +185,36 @@ impl<R: Real> StepTable<R> {
         out_h.copy_from_slice(&padded_h[..h]);
         out_cells[..h].copy_from_slice(&padded_cells[..h]);
         out_cells[h..].copy_from_slice(&padded_cells[LANES..LANES + h]);
+    }
+}
+
+/// What [`StepTable::fill`] reads of one step of an LSTM's forward pass (gates i, f, g, o).
+#[derive(Clone, Copy)]
+pub(super) struct StepValues<'a, R> {
+    /// W x_t without bias (at least 3H).
+    pub input: &'a [R],
+    /// z_t = W x_t + V h_(t-1) + b (at least 3H).
+    pub preactivation: &'a [R],
+    /// σ(i), σ(f), tanh(g), σ(o) (4H).
+    pub gates: &'a [R],
+    /// tanh(c_t) (H).
+    pub tanh_cell: &'a [R],
+}
+
+impl<'a, R: Real> StepValues<'a, R> {
+    /// Step `t` of a one-layer LSTM's forward pass.
+    pub fn of(trace: &'a ForwardTrace<R>, t: usize) -> Self {
+        let row = |m: &'a ndarray::Array2<R>| -> &'a [R] {
+            m.index_axis(Axis(0), t)
+                .to_slice()
+                .expect("rows of standard-layout matrices")
+        };
+        Self {
+            input: row(&trace.input_products),
+            preactivation: row(&trace.preactivations),
+            gates: row(&trace.gates),
+            tanh_cell: row(&trace.tanh_cells),
+        }
     }
 }
 
@@ -442,6 +470,7 @@ fn hidden_units<R: Real>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::LstmClassifier;
     use crate::numeric::SplitMix64;
 
     struct Previous {
@@ -515,7 +544,7 @@ mod tests {
             let bias = model.bias().to_vec();
             let ids: Vec<usize> = (0..12).map(|k| (k * 5 + 2) % 7).collect();
             let trace = model.forward(&ids).unwrap();
-            let mut table = StepTable::new(&model);
+            let mut table = StepTable::new(model.bias().as_slice().unwrap(), hidden);
             let mut rng = SplitMix64(hidden as u64);
             let mut random = |n: usize, size: f64| -> Vec<f32> {
                 (0..n)
@@ -525,7 +554,7 @@ mod tests {
             let counts = &mut blocks_by_path[usize::from(hidden < LANES)];
             let mut worst = 0.0_f64;
             for t in 0..ids.len() {
-                table.fill(&trace, t);
+                table.fill(StepValues::of(&trace, t));
                 for &paired in &table.paired {
                     counts[usize::from(paired)] += 1;
                 }

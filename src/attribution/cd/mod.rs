@@ -6,6 +6,7 @@
 //! [`Convention`]s differ only in where the bias×bias product `σ(b_i)⊙tanh(b_g)` goes.
 
 mod engine;
+mod gru_kernel;
 mod kernel;
 mod lanes;
 mod reference;

@@ -1,57 +1,61 @@
 //! The batched CD engine for stacked and bidirectional LSTMs and for GRUs (spec
 //! `cd_architectures.md` §6): all spans of a sentence advance together through each layer and
-//! direction, one matrix product per step for their recurrent products and, above the first
-//! layer, one for their input products.
+//! direction, with one matrix product per step for the recurrent products of their states.
 //!
 //! Exact shortcuts (exact in real arithmetic; only rounding differs from the one-span reference):
-//! - γ = full − β for every state and product, so only β is propagated: the full input and
-//!   recurrent products, gate values, cells and hidden states come from the forward pass;
+//! - γ_h = h − β_h, so only β_h needs recurrent products once the forward pass is known (an
+//!   LSTM's γ^c is propagated as well, at no extra activation cost: see [`super::kernel`]);
 //! - a span's β is exactly zero until its relevant input first is: in layer 0 before its start
 //!   (forward) or after its end (backward); above, wherever the layer below's β is still zero.
 //!   Such steps are skipped and the span joins when its input does (the "join" rule of §6);
-//! - spans whose states are equal so far share one lane (one state row): in layer 0, those that
+//! - spans whose states are equal so far share one lane (one state): in layer 0, those that
 //!   joined at the same step and took the same role since (input inside the span or not, bias
-//!   product relevant or not); above, those that also shared the layer below's lanes;
-//! - the bias-only shares (σ(b), tanh(b), for the GRU's candidate tanh(b_in + r_0 b_hn)) are one
-//!   vector per direction, and each gate's Shapley share takes one exponential ([`GapTable`]).
+//!   product relevant or not); above, those that also shared the layer below's lanes. A lane that
+//!   splits has its recurrent product computed once, before the split;
+//! - above layer 0 a lane's input product is split by the directions below, `W [β_f; β_b] =
+//!   W_f β_f + W_b β_b`, and each part is computed once per lane of the layer below rather than
+//!   once per lane of this layer: over a bidirectional layer every span and position is a lane of
+//!   its own, while the layer below has about a third as many;
+//! - LSTM steps run the one-layer engine's blocked kernel ([`StepTable`]), GRU steps
+//!   [`gru_update`]; the bias-only shares are computed once per direction.
 
 use ndarray::ArrayView1;
+use std::ops::Range;
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use super::engine::{completeness_residual, recurrent_product_columns};
+use super::gru_kernel::{GruLane, GruPlan, GruScratch, GruStep, gru_update, row};
+use super::kernel::{StepTable, StepValues};
 use super::{Convention, Decomposition};
 use crate::attribution::{
     Attribution, AttributionError, LinearTarget, SentenceSpans, Span, SpanScore, Target,
     check_sentences,
 };
 use crate::model::{CellKind, DirectionTrace, RnnClassifier, RnnTrace};
-use crate::numeric::{Mat, Real, logistic_gap, matmul, simd_dispatch};
+use crate::numeric::{Mat, Real, matmul, simd_dispatch};
 
-/// The lane of a span at a position where its β is still exactly zero: all such spans share it.
+/// The lane of a span at a position where its β is still exactly zero.
 const NOT_JOINED: usize = usize::MAX;
 
-/// Spans × positions held at once for the layer outputs (β of every span at every position,
-/// `D·H` wide): bounds the engine's memory for long sentences.
-const SPAN_POSITIONS_PER_CHUNK: usize = 1 << 15;
+/// Spans × positions of one chunk of a sentence's spans. A direction has at most one lane per span
+/// and position, and every lane's state is kept until the layer above has run, so this bounds the
+/// engine's memory for long sentences (11 MB per direction in f32 at H = 168).
+const SPAN_POSITIONS_PER_CHUNK: usize = 1 << 14;
 
 /// The weights of one direction restricted to the decomposed gates (LSTM i, f, g; GRU r, z, n),
-/// transposed and padded to [`recurrent_product_columns`], and the bias shares.
+/// transposed and padded to [`recurrent_product_columns`] `C`, and its bias values.
 #[derive(Debug)]
 struct DirectionPlan<R> {
-    /// `(In, C)`.
+    /// `(In, C)`; above layer 0, rows `b·H..(b + 1)·H` multiply direction b of the layer below.
     input: Vec<R>,
     /// `(H, C)`.
     recurrent: Vec<R>,
-    /// `b_ih + b_hh` of the three decomposed gates (for the GRU's candidate: unused).
+    /// `b_ih + b_hh` of the three decomposed gates.
     bias: Vec<R>,
-    /// act(bias) of the three gates; the GRU's third block is n_0 = tanh(b_in + r_0 ⊙ b_hn).
-    bias_shares: Vec<R>,
-    /// GRU: b_hn and b_in + r_0 ⊙ b_hn.
-    b_hn: Vec<R>,
-    bias_n: Vec<R>,
-    /// The [`GapTable`] exponent slope of each decomposed logistic or tanh unit (LSTM i, f, g;
-    /// GRU r, z): −1 for logistic gates, −2 for tanh.
-    slope: Vec<R>,
+    /// A GRU direction's bias shares.
+    gru: Option<GruPlan<R>>,
 }
 
 impl<R: Real> DirectionPlan<R> {
@@ -68,43 +72,116 @@ impl<R: Real> DirectionPlan<R> {
             }
             values
         };
-        let bias: Vec<R> = (0..3 * h).map(|k| w.b_ih[k] + w.b_hh[k]).collect();
-        let gru = model.architecture().cell == CellKind::Gru;
-        let mut bias_shares: Vec<R> = bias
-            .iter()
-            .enumerate()
-            .map(|(k, &b)| {
-                if (2 * h..3 * h).contains(&k) {
-                    b.tanh_act()
-                } else {
-                    b.sigmoid()
-                }
-            })
-            .collect();
-        let (mut b_hn, mut bias_n) = (Vec::new(), Vec::new());
-        if gru {
-            b_hn = (0..h).map(|j| w.b_hh[2 * h + j]).collect();
-            bias_n = (0..h)
-                .map(|j| w.b_ih[2 * h + j] + bias_shares[j] * b_hn[j])
-                .collect();
-            for j in 0..h {
-                bias_shares[2 * h + j] = bias_n[j].tanh_act();
-            }
-        }
-        let width = if gru { 2 * h } else { 3 * h };
-        let slope = (0..width)
-            .map(|k| R::from_f64(if k >= 2 * h { -2.0 } else { -1.0 }))
-            .collect();
+        let (b_ih, b_hh) = (
+            w.b_ih.as_slice().expect("standard layout"),
+            w.b_hh.as_slice().expect("standard layout"),
+        );
         Self {
             input: pad(&w.w_ih_t),
             recurrent: pad(&w.w_hh_t),
-            bias,
-            bias_shares,
-            b_hn,
-            bias_n,
-            slope,
+            bias: (0..3 * h).map(|k| b_ih[k] + b_hh[k]).collect(),
+            gru: (model.architecture().cell == CellKind::Gru).then(|| GruPlan::new(b_ih, b_hh, h)),
         }
     }
+}
+
+/// Rows of the state operand per [`matmul`] call in [`product_by_rows`].
+const ROWS_PER_PRODUCT: usize = 48;
+
+/// `states · weights` for `(rows, H)` states and `(H, C)` weights into `out`, in calls of at most
+/// [`ROWS_PER_PRODUCT`] rows: with more, the backend copies the weights into its own layout on
+/// every call. Measured at H = 168, C = 512: 106-111 GFLOP/s for 64-210 rows in one call, 114-115
+/// in calls of at most 48; the engine's steps have 20-210 rows.
+fn product_by_rows<R: Real>(states: &[R], weights: &[R], h: usize, out: &mut [R]) {
+    let columns = weights.len() / h;
+    for (block, out) in states
+        .chunks(ROWS_PER_PRODUCT * h)
+        .zip(out.chunks_mut(ROWS_PER_PRODUCT * columns))
+    {
+        matmul(
+            Mat::new(block, block.len() / h, h),
+            Mat::new(weights, h, columns),
+            out,
+            false,
+        );
+    }
+}
+
+/// One direction of a layer as the layer above reads it.
+struct LaneHistory<R> {
+    /// The lane of each span at each position (`s·T + t`), [`NOT_JOINED`] where its β is zero.
+    lane_of: Vec<usize>,
+    /// The lanes at each position.
+    lanes_at: Vec<Range<usize>>,
+    /// β_h of every lane, `(lanes, H)`, lanes numbered in the order they were computed.
+    states: Vec<R>,
+}
+
+/// Buffers of finished calls, one pool taken by each running call (one per worker), so that a
+/// call does not allocate, zero and page-fault its states again: the allocator returns blocks of
+/// this size to the system when they are freed (measured: 13 % of the time in page faults).
+#[derive(Debug, Default)]
+struct Workspace<R> {
+    values: Vec<Vec<R>>,
+    indices: Vec<Vec<usize>>,
+}
+
+impl<R: Real> Workspace<R> {
+    /// An empty buffer, with the capacity of an earlier one where there is one.
+    fn values(&mut self) -> Vec<R> {
+        let mut buffer = self.values.pop().unwrap_or_default();
+        buffer.clear();
+        buffer
+    }
+
+    /// `len` copies of `value`, in an earlier buffer where there is one.
+    fn indices(&mut self, len: usize, value: usize) -> Vec<usize> {
+        let mut buffer = self.indices.pop().unwrap_or_default();
+        buffer.clear();
+        buffer.resize(len, value);
+        buffer
+    }
+
+    fn recycle(&mut self, history: LaneHistory<R>) {
+        self.values.push(history.states);
+        self.indices.push(history.lane_of);
+    }
+}
+
+/// Spans whose states are equal so far, and the row of their previous state among the previous
+/// step's lanes (`None`: β was zero).
+struct Lane {
+    members: Vec<usize>,
+    source: Option<usize>,
+}
+
+/// Appends `members`, one lane before this step, to `out` as one lane per distinct `key`: the
+/// first member's key keeps the list (in the common case, every member's).
+fn split_lane<K: PartialEq>(
+    mut members: Vec<usize>,
+    source: Option<usize>,
+    key: impl Fn(usize) -> K,
+    out: &mut Vec<Lane>,
+) {
+    let first = key(members[0]);
+    let mut others: Vec<(K, Vec<usize>)> = Vec::new();
+    members.retain(|&s| {
+        let k = key(s);
+        if k == first {
+            return true;
+        }
+        match others.iter_mut().find(|(other, _)| *other == k) {
+            Some((_, group)) => group.push(s),
+            None => others.push((k, vec![s])),
+        }
+        false
+    });
+    out.push(Lane { members, source });
+    out.extend(
+        others
+            .into_iter()
+            .map(|(_, members)| Lane { members, source }),
+    );
 }
 
 /// CD under one convention for an [`RnnClassifier`], as an [`Attribution`] method.
@@ -115,6 +192,7 @@ pub struct StackedDecomposition<'m, R: Real> {
     keep_beta: bool,
     /// `plans[k][d]`.
     plans: Vec<Vec<DirectionPlan<R>>>,
+    workspaces: Mutex<Vec<Workspace<R>>>,
 }
 
 impl<'m, R: Real> StackedDecomposition<'m, R> {
@@ -131,6 +209,7 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
             convention,
             keep_beta: false,
             plans,
+            workspaces: Mutex::new(Vec::new()),
         }
     }
 
@@ -150,200 +229,164 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
     }
 
     fn decompose_chunk(&self, trace: &RnnTrace<R>, spans: &[Span]) -> Vec<Decomposition> {
-        let model = self.model;
-        let (len, h) = (trace.len(), model.hidden_size());
-        let architecture = model.architecture();
-        let directions = architecture.directions();
-        let width = directions * h;
-        let count = spans.len();
-        // A GRU has no cell state: only LSTM lanes carry β^c.
-        let lstm = architecture.cell == CellKind::Lstm;
-        // Per span, the positions (inclusive) where the current layer's relevant input may be
-        // non-zero.
-        let mut ranges: Vec<(usize, usize)> = spans.iter().map(|s| (s.start, s.end - 1)).collect();
-        let mut below: Vec<R> = Vec::new();
-        // Per direction of the layer below, the lane of each span at each position (`s·T + t`),
-        // [`NOT_JOINED`] where its β is still zero.
-        let mut below_lanes: Vec<Vec<usize>> = Vec::new();
-        let mut features = vec![R::zero(); count * width];
-        let columns = recurrent_product_columns(h);
-        let mut recurrent = vec![R::zero(); count * columns];
-        let mut input_rel = vec![R::zero(); count * columns];
-        let mut gathered: Vec<R> = Vec::new();
-        for (k, plans) in self.plans.iter().enumerate() {
-            let top = k + 1 == self.plans.len();
-            let in_width = model.layer_input(k);
-            let mut output = if top {
-                Vec::new()
-            } else {
-                vec![R::zero(); count * len * width]
-            };
-            let mut layer_lanes: Vec<Vec<usize>> = Vec::with_capacity(plans.len());
-            let mut next_lane_id = 0;
-            for (d, plan) in plans.iter().enumerate() {
-                let backward = d == 1;
-                let direction = &trace.layers[k].directions[d];
-                // The processing step at which each span's relevant input starts, and the spans
-                // in that order.
-                let joins: Vec<usize> = ranges
-                    .iter()
-                    .map(|&(lo, hi)| if backward { len - 1 - hi } else { lo })
-                    .collect();
-                let mut order: Vec<usize> = (0..count).collect();
-                order.sort_by_key(|&s| joins[s]);
-                let mut joined = 0;
-                // One state per lane: spans whose states are equal so far, because they joined at
-                // the same step and took the same role at every step since: in layer 0, input
-                // inside the span or not and bias product relevant or not; above, the lanes of the
-                // layer below at the position (equal inputs) and the bias product's relevance.
-                let mut lanes: Vec<Vec<usize>> = Vec::new();
-                let mut lane_of = vec![NOT_JOINED; count * len];
-                let (mut beta_h, mut beta_c) = (Vec::new(), Vec::new());
-                let (mut next_h, mut next_c) = (Vec::new(), Vec::new());
-                for step in 0..len {
-                    let t = if backward { len - 1 - step } else { step };
-                    let role = |s: usize| -> (usize, usize, bool) {
-                        let relevant = self.convention.bias_product_relevant(spans[s], t);
-                        if k == 0 {
-                            (usize::from(spans[s].contains(t)), 0, relevant)
-                        } else {
-                            let lane = |d: usize| below_lanes.get(d).map_or(0, |l| l[s * len + t]);
-                            (lane(0), lane(1), relevant)
-                        }
-                    };
-                    let mut next_lanes: Vec<Vec<usize>> = Vec::with_capacity(lanes.len() + 4);
-                    next_h.clear();
-                    next_c.clear();
-                    let mut split = |members: Vec<usize>, state: Option<usize>| {
-                        let mut groups: Vec<((usize, usize, bool), Vec<usize>)> = Vec::new();
-                        for s in members {
-                            let key = role(s);
-                            match groups.iter_mut().find(|(k, _)| *k == key) {
-                                Some((_, group)) => group.push(s),
-                                None => groups.push((key, vec![s])),
-                            }
-                        }
-                        for (_, group) in groups {
-                            match state {
-                                Some(row) => {
-                                    next_h.extend_from_slice(&beta_h[row * h..(row + 1) * h]);
-                                    if lstm {
-                                        next_c.extend_from_slice(&beta_c[row * h..(row + 1) * h]);
-                                    }
-                                }
-                                None => {
-                                    next_h.resize(next_h.len() + h, R::zero());
-                                    if lstm {
-                                        next_c.resize(next_c.len() + h, R::zero());
-                                    }
-                                }
-                            }
-                            next_lanes.push(group);
-                        }
-                    };
-                    for (row, members) in std::mem::take(&mut lanes).into_iter().enumerate() {
-                        split(members, Some(row));
-                    }
-                    let first = joined;
-                    while joined < count && joins[order[joined]] <= step {
-                        joined += 1;
-                    }
-                    split(order[first..joined].to_vec(), None);
-                    lanes = next_lanes;
-                    for members in &lanes {
-                        for &s in members {
-                            lane_of[s * len + t] = next_lane_id;
-                        }
-                        next_lane_id += 1;
-                    }
-                    std::mem::swap(&mut beta_h, &mut next_h);
-                    std::mem::swap(&mut beta_c, &mut next_c);
-                    let running = lanes.len();
-                    matmul(
-                        Mat::new(&beta_h, running, h),
-                        Mat::new(&plan.recurrent, h, columns),
-                        &mut recurrent,
-                        false,
-                    );
-                    if k == 0 {
-                        let source = &direction.input_products.row(t);
-                        for (rank, members) in lanes.iter().enumerate() {
-                            let row = &mut input_rel[rank * columns..rank * columns + 3 * h];
-                            if spans[members[0]].contains(t) {
-                                for (v, &x) in row.iter_mut().zip(source.iter()) {
-                                    *v = x;
-                                }
-                            } else {
-                                row.fill(R::zero());
-                            }
-                        }
-                    } else {
-                        gathered.clear();
-                        for members in &lanes {
-                            let at = (members[0] * len + t) * in_width;
-                            gathered.extend_from_slice(&below[at..at + in_width]);
-                        }
-                        matmul(
-                            Mat::new(&gathered, running, in_width),
-                            Mat::new(&plan.input, in_width, columns),
-                            &mut input_rel,
-                            false,
-                        );
-                    }
-                    let relevant: Vec<R> = lanes
-                        .iter()
-                        .map(|members| {
-                            if self.convention.bias_product_relevant(spans[members[0]], t) {
-                                R::one()
-                            } else {
-                                R::zero()
-                            }
-                        })
-                        .collect();
-                    let rows = Rows {
-                        recurrent: &recurrent[..running * columns],
-                        input_rel: &input_rel[..running * columns],
-                        columns,
-                        relevant: &relevant,
-                    };
-                    let position = Position::new(direction, plan, t, h);
-                    match architecture.cell {
-                        CellKind::Lstm => {
-                            lstm_rows(plan, &position, rows, &mut beta_h, &mut beta_c)
-                        }
-                        CellKind::Gru => gru_rows(plan, &position, rows, &mut beta_h),
-                    }
-                    if !top {
-                        for (rank, members) in lanes.iter().enumerate() {
-                            for &s in members {
-                                let at = (s * len + t) * width + d * h;
-                                output[at..at + h]
-                                    .copy_from_slice(&beta_h[rank * h..(rank + 1) * h]);
-                            }
-                        }
-                    }
-                }
-                if top {
-                    for (rank, members) in lanes.iter().enumerate() {
-                        for &s in members {
-                            features[s * width + d * h..s * width + (d + 1) * h]
-                                .copy_from_slice(&beta_h[rank * h..(rank + 1) * h]);
-                        }
-                    }
-                }
-                layer_lanes.push(lane_of);
+        let (len, h) = (trace.len(), self.model.hidden_size());
+        let directions = self.model.architecture().directions();
+        // A poisoned lock only means another call panicked; a call writes every value it reads.
+        let take = || {
+            self.workspaces
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        let mut workspace = take().pop().unwrap_or_default();
+        let mut below: Vec<LaneHistory<R>> = Vec::new();
+        for k in 0..self.plans.len() {
+            let layer = (0..directions)
+                .map(|d| self.run_direction(trace, spans, (k, d), &below, &mut workspace))
+                .collect();
+            for history in std::mem::replace(&mut below, layer) {
+                workspace.recycle(history);
             }
-            below_lanes = layer_lanes;
-            if architecture.bidirectional {
-                ranges.fill((0, len - 1));
-            } else {
-                for range in &mut ranges {
-                    range.1 = len - 1;
-                }
-            }
-            below = output;
         }
+        let width = directions * h;
+        let mut features = vec![R::zero(); spans.len() * width];
+        for (d, history) in below.iter().enumerate() {
+            let last = if d == 1 { 0 } else { len - 1 };
+            for (s, feature) in features.chunks_exact_mut(width).enumerate() {
+                let lane = history.lane_of[s * len + last];
+                feature[d * h..(d + 1) * h]
+                    .copy_from_slice(&history.states[lane * h..(lane + 1) * h]);
+            }
+        }
+        for history in below {
+            workspace.recycle(history);
+        }
+        take().push(workspace);
         self.finish(trace, spans, &features)
+    }
+
+    /// Runs direction `d` of layer `k` over every span, given the lanes of the layer below.
+    fn run_direction(
+        &self,
+        trace: &RnnTrace<R>,
+        spans: &[Span],
+        (k, d): (usize, usize),
+        below: &[LaneHistory<R>],
+        workspace: &mut Workspace<R>,
+    ) -> LaneHistory<R> {
+        let h = self.model.hidden_size();
+        let (len, count) = (trace.len(), spans.len());
+        let plan = &self.plans[k][d];
+        let direction = &trace.layers[k].directions[d];
+        let columns = recurrent_product_columns(h);
+        let position = |step: usize| if d == 1 { len - 1 - step } else { step };
+        // Per direction below, W_b β of each of its lanes at this step's position.
+        let mut lower_products: Vec<Vec<R>> = below.iter().map(|_| workspace.values()).collect();
+        let lower_lane = |b: usize, s: usize, t: usize| below[b].lane_of[s * len + t];
+        let input_relevant = |s: usize, t: usize| {
+            if k == 0 {
+                spans[s].contains(t)
+            } else {
+                (0..below.len()).any(|b| lower_lane(b, s, t) != NOT_JOINED)
+            }
+        };
+        // Spans in the order they join: at the first step where their relevant input is non-zero.
+        let joins: Vec<usize> = (0..count)
+            .map(|s| {
+                (0..len)
+                    .find(|&step| input_relevant(s, position(step)))
+                    .expect("every span has a relevant input at some position")
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..count).collect();
+        order.sort_by_key(|&s| joins[s]);
+        let mut joined = 0;
+
+        let mut history = LaneHistory {
+            lane_of: workspace.indices(count * len, NOT_JOINED),
+            lanes_at: vec![0..0; len],
+            states: workspace.values(),
+        };
+        let mut operands = Operands::new(plan, h, workspace);
+        let mut lanes: Vec<Lane> = Vec::new();
+        let mut next: Vec<Lane> = Vec::new();
+        // The first row of `history.states` holding the previous step's lanes.
+        let mut first = 0;
+        for step in 0..len {
+            let t = position(step);
+            let rows = lanes.len();
+            operands.recurrent.resize(rows * columns, R::zero());
+            product_by_rows(
+                &history.states[first * h..(first + rows) * h],
+                &plan.recurrent,
+                h,
+                &mut operands.recurrent,
+            );
+            // The key under which spans keep sharing a lane at t: equal keys at every step so far
+            // mean equal states.
+            let key = |s: usize| -> [usize; 3] {
+                let relevant = usize::from(self.convention.bias_product_relevant(spans[s], t));
+                if k == 0 {
+                    [usize::from(spans[s].contains(t)), 0, relevant]
+                } else {
+                    let lane = |b: usize| {
+                        if b < below.len() {
+                            lower_lane(b, s, t)
+                        } else {
+                            0
+                        }
+                    };
+                    [lane(0), lane(1), relevant]
+                }
+            };
+            for (row, lane) in lanes.drain(..).enumerate() {
+                split_lane(lane.members, Some(row), key, &mut next);
+            }
+            let start = joined;
+            while joined < count && joins[order[joined]] <= step {
+                joined += 1;
+            }
+            if start < joined {
+                split_lane(order[start..joined].to_vec(), None, key, &mut next);
+            }
+            let new_first = history.states.len() / h;
+            history.lanes_at[t] = new_first..new_first + next.len();
+            for (i, lane) in next.iter().enumerate() {
+                for &s in &lane.members {
+                    history.lane_of[s * len + t] = new_first + i;
+                }
+            }
+            history
+                .states
+                .resize((new_first + next.len()) * h, R::zero());
+            let (previous, new) = history.states.split_at_mut(new_first * h);
+            let previous = &previous[first * h..];
+            for (b, (lower, products)) in below.iter().zip(&mut lower_products).enumerate() {
+                let lanes = lower.lanes_at[t].clone();
+                products.resize(lanes.len() * columns, R::zero());
+                product_by_rows(
+                    &lower.states[lanes.start * h..lanes.end * h],
+                    &plan.input[b * h * columns..(b + 1) * h * columns],
+                    h,
+                    products,
+                );
+            }
+            let context = StepContext {
+                spans,
+                len,
+                t,
+                previous_t: step.checked_sub(1).map(position),
+                direction,
+                below,
+                lower_products: &lower_products,
+                columns,
+            };
+            operands.advance(&context, self.convention, &next, previous, new);
+            first = new_first;
+            std::mem::swap(&mut lanes, &mut next);
+        }
+        operands.recycle(workspace);
+        workspace.values.extend(lower_products);
+        history
     }
 
     fn finish(&self, trace: &RnnTrace<R>, spans: &[Span], features: &[R]) -> Vec<Decomposition> {
@@ -381,270 +424,258 @@ impl<'m, R: Real> StackedDecomposition<'m, R> {
     }
 }
 
-/// What the forward pass gives of one position of one direction, for every span.
-struct Position<'a, R> {
-    /// Input plus recurrent products without bias, of the three decomposed gates.
-    full: Vec<R>,
-    /// The gate values at t.
-    gates: &'a [R],
-    /// LSTM: c_t and tanh(c_t); GRU: the full recurrent product of the candidate, V_n h.
-    cell: Vec<R>,
-    tanh_cell: Vec<R>,
-    /// GRU: the full input product of the candidate, W_n x.
-    input_n: Vec<R>,
-    /// The decomposed gates' (LSTM i, f, g; GRU r, z) shared halves of their Shapley shares,
-    /// ½[act(z + b) − act(b)], and [`logistic_gap`]'s anchors e^(slope·(z + 2b)).
-    shares: GapTable<'a, R>,
-}
-
-/// What lets a row's Shapley share of a gate take one exponential instead of two: with
-/// a = rel + b and d = z − rel + b (z without bias), act(a) − act(d) = logistic_gap(e^(slope·a),
-/// e^(slope·(a + d))) scaled by the slope ([`DirectionPlan::slope`]; tanh(x) = 2σ(2x) − 1), and
-/// a + d is the same for every span.
-struct GapTable<'a, R> {
-    half_gap: Vec<R>,
-    anchor: Vec<R>,
-    slope: &'a [R],
-    /// Whether every |slope·(a + d)| is within [`Real::EXP_SUM_LIMIT`]; if not, the step takes
-    /// two activations per gate.
-    paired: bool,
-}
-
-impl<'a, R: Real> Position<'a, R> {
-    fn new(
-        direction: &'a DirectionTrace<R>,
-        plan: &'a DirectionPlan<R>,
-        t: usize,
-        h: usize,
-    ) -> Self {
-        let contiguous = |row: ArrayView1<'a, R>| -> &'a [R] {
-            row.to_slice().expect("rows of standard-layout matrices")
-        };
-        let input = contiguous(direction.input_products.row(t));
-        let recurrent = contiguous(direction.recurrent_products.row(t));
-        let full: Vec<R> = (0..3 * h).map(|k| input[k] + recurrent[k]).collect();
-        let gates = contiguous(direction.gates.row(t));
-        let lstm = direction.cells.nrows() > 0;
-        let slope = &plan.slope;
-        let width = slope.len();
-        let half = R::from_f64(0.5);
-        let limit = R::EXP_SUM_LIMIT;
-        let mut paired = true;
-        let anchor = (0..width)
-            .map(|k| {
-                let exponent = slope[k] * (full[k] + plan.bias[k] + plan.bias[k]);
-                paired &= exponent.abs() <= limit;
-                exponent.max(-limit).min(limit).exp_bounded()
-            })
-            .collect();
-        let shares = GapTable {
-            half_gap: (0..width)
-                .map(|k| (gates[k] - plan.bias_shares[k]) * half)
-                .collect(),
-            anchor,
-            slope,
-            paired,
-        };
-        if lstm {
-            let cell = direction.cells.row(t).to_vec();
-            let tanh_cell = cell.iter().map(|c| c.tanh_act()).collect();
-            Self {
-                full,
-                gates,
-                cell,
-                tanh_cell,
-                input_n: Vec::new(),
-                shares,
-            }
-        } else {
-            Self {
-                full,
-                gates,
-                cell: recurrent[2 * h..3 * h].to_vec(),
-                tanh_cell: Vec::new(),
-                input_n: input[2 * h..3 * h].to_vec(),
-                shares,
-            }
-        }
-    }
-}
-
-/// The per-span operands of one step: `C`-wide rows of V β and W β_in, and whether the bias
-/// product is relevant (1) or not (0).
-#[derive(Clone, Copy)]
-struct Rows<'a, R> {
-    recurrent: &'a [R],
-    input_rel: &'a [R],
+/// What every lane of one step of one direction shares.
+struct StepContext<'a, R> {
+    spans: &'a [Span],
+    len: usize,
+    /// The position of this step and of the previous one in this direction's order.
+    t: usize,
+    previous_t: Option<usize>,
+    direction: &'a DirectionTrace<R>,
+    below: &'a [LaneHistory<R>],
+    /// Per direction below, the input product of each of its lanes at t, `(lanes, C)`.
+    lower_products: &'a [Vec<R>],
     columns: usize,
-    relevant: &'a [R],
 }
 
-/// Per-row buffers of the row kernels, three gate blocks wide.
-struct Scratch<R> {
-    with_rel: Vec<R>,
-    with_irrel: Vec<R>,
+impl<R: Real> StepContext<'_, R> {
+    /// The relevant input product at t of the lane holding span `s` above layer 0, the sum over
+    /// the directions below of their lane's product, plus `base` when given (3H). A sum of one
+    /// term is that term; a longer one is written to `sum`.
+    fn input_product<'x>(&'x self, s: usize, base: Option<&'x [R]>, sum: &'x mut [R]) -> &'x [R] {
+        let n = sum.len();
+        let lower = self
+            .below
+            .iter()
+            .zip(self.lower_products)
+            .filter_map(|(lower, products)| {
+                let lane = lower.lane_of[s * self.len + self.t];
+                (lane != NOT_JOINED)
+                    .then(|| &products[(lane - lower.lanes_at[self.t].start) * self.columns..][..n])
+            });
+        let mut terms = base.into_iter().chain(lower);
+        let Some(first) = terms.next() else {
+            sum.fill(R::zero());
+            return sum;
+        };
+        let Some(second) = terms.next() else {
+            return first;
+        };
+        add_pair(sum, first, second);
+        for term in terms {
+            add_assign(sum, term);
+        }
+        sum
+    }
 }
 
-impl<R: Real> Scratch<R> {
-    fn new(width: usize) -> Self {
+/// The per-step buffers of one direction's lanes.
+struct Operands<'p, R> {
+    plan: &'p DirectionPlan<R>,
+    h: usize,
+    /// V β_h of the previous step's lanes, `(lanes, C)`.
+    recurrent: Vec<R>,
+    /// The recurrent product, input and β_h of a lane whose β was zero.
+    zero: Vec<R>,
+    /// Above layer 0: a lane's relevant input product (for an LSTM, plus its recurrent product).
+    combined: Vec<R>,
+    cell: CellOperands<R>,
+}
+
+enum CellOperands<R> {
+    Lstm {
+        table: StepTable<R>,
+        /// `[β^c | γ^c]` of the previous step's lanes, and of this step's.
+        cells: Vec<R>,
+        next_cells: Vec<R>,
+        /// The cells of a lane that joins: β^c = 0 and γ^c the previous position's c.
+        unstarted: Vec<R>,
+        /// The step's z = W x + V h + b and tanh(c), which the forward pass does not keep.
+        preactivation: Vec<R>,
+        tanh_cell: Vec<R>,
+    },
+    Gru {
+        step: GruStep<R>,
+        scratch: GruScratch<R>,
+    },
+}
+
+impl<'p, R: Real> Operands<'p, R> {
+    fn new(plan: &'p DirectionPlan<R>, h: usize, workspace: &mut Workspace<R>) -> Self {
+        let columns = recurrent_product_columns(h);
+        let cell = match plan.gru {
+            None => CellOperands::Lstm {
+                table: StepTable::new(&plan.bias, h),
+                cells: workspace.values(),
+                next_cells: workspace.values(),
+                unstarted: vec![R::zero(); 2 * h],
+                preactivation: vec![R::zero(); 3 * h],
+                tanh_cell: vec![R::zero(); h],
+            },
+            Some(_) => CellOperands::Gru {
+                step: GruStep::new(h),
+                scratch: GruScratch::new(h),
+            },
+        };
         Self {
-            with_rel: vec![R::zero(); width],
-            with_irrel: vec![R::zero(); width],
+            plan,
+            h,
+            recurrent: workspace.values(),
+            zero: vec![R::zero(); columns],
+            combined: vec![R::zero(); 3 * h],
+            cell,
         }
     }
-}
 
-simd_dispatch! {
-    /// For one span's row, the β Shapley share ½[act(rel + b) − act(b) + act(z) − act(irrel + b)]
-    /// of each decomposed gate unit in `with_rel` and the γ share in `with_irrel`, for as many
-    /// units as the scratch holds. One exponential per unit through [`GapTable`] when the step's
-    /// anchors allow it, else both activations (those from `tanh_from` on are tanh, the others
-    /// logistic). Every loop runs over contiguous slices, so that it vectorises.
-    fn gate_shares<R: Real>(
-        rec: &[R],
-        inp: &[R],
-        position: &Position<'_, R>,
-        bias: &[R],
-        tanh_from: usize,
-        scratch: &mut Scratch<R>,
-    ) {
-        let Scratch { with_rel, with_irrel } = scratch;
-        let table = &position.shares;
-        let full = &position.full;
-        if table.paired {
-            let limit = R::EXP_SQUARE_LIMIT;
-            let minus_half = R::from_f64(-0.5);
-            for k in 0..with_rel.len() {
-                let exponent = table.slope[k] * (rec[k] + inp[k] + bias[k]);
-                let u = exponent.max(-limit).min(limit).exp_bounded();
-                let gap = logistic_gap(u, table.anchor[k]) * (minus_half * table.slope[k]);
-                with_rel[k] = table.half_gap[k] + gap;
-                with_irrel[k] = table.half_gap[k] - gap;
-            }
-            return;
-        }
-        for k in 0..with_rel.len() {
-            let rel = rec[k] + inp[k];
-            with_rel[k] = rel + bias[k];
-            with_irrel[k] = (full[k] - rel) + bias[k];
-        }
-        let (rel_sigmoid, rel_tanh) = with_rel.split_at_mut(tanh_from);
-        let (irrel_sigmoid, irrel_tanh) = with_irrel.split_at_mut(tanh_from);
-        for (a, b) in rel_sigmoid.iter_mut().zip(irrel_sigmoid.iter_mut()) {
-            (*a, *b) = R::sigmoid_pair(*a, *b);
-        }
-        for (a, b) in rel_tanh.iter_mut().zip(irrel_tanh.iter_mut()) {
-            (*a, *b) = R::tanh_pair(*a, *b);
-        }
-        let half = R::from_f64(0.5);
-        for k in 0..with_rel.len() {
-            let gap = (with_rel[k] - with_irrel[k]) * half;
-            with_rel[k] = table.half_gap[k] + gap;
-            with_irrel[k] = table.half_gap[k] - gap;
-        }
-    }
-}
-
-simd_dispatch! {
-    /// The LSTM step of spec §3 for every running span, γ taken as full − β.
-    fn lstm_rows<R: Real>(
-        plan: &DirectionPlan<R>,
-        position: &Position<'_, R>,
-        rows: Rows<'_, R>,
-        beta_h: &mut [R],
-        beta_c: &mut [R],
-    ) {
-        let h = position.cell.len();
-        let half = R::from_f64(0.5);
-        let mut scratch = Scratch::new(3 * h);
-        let shares = &plan.bias_shares;
-        let (bi, rest) = shares.split_at(h);
-        let (bf, bg) = rest.split_at(h);
-        let output_gate = &position.gates[3 * h..4 * h];
-        for (rank, (state_h, state_c)) in beta_h
-            .chunks_exact_mut(h)
-            .zip(beta_c.chunks_exact_mut(h))
-            .enumerate()
+    fn recycle(self, workspace: &mut Workspace<R>) {
+        workspace.values.push(self.recurrent);
+        if let CellOperands::Lstm {
+            cells, next_cells, ..
+        } = self.cell
         {
-            let columns = rank * rows.columns..rank * rows.columns + 3 * h;
-            gate_shares(
-                &rows.recurrent[columns.clone()],
-                &rows.input_rel[columns],
-                position,
-                &plan.bias,
-                2 * h,
-                &mut scratch,
-            );
-            let relevant = rows.relevant[rank];
-            let (ri, rest) = scratch.with_rel.split_at(h);
-            let (rf, rg) = rest.split_at(h);
-            for j in 0..h {
-                let c = ri[j] * (rg[j] + bg[j])
-                    + bi[j] * rg[j]
-                    + relevant * bi[j] * bg[j]
-                    + (rf[j] + bf[j]) * state_c[j];
-                state_c[j] = c;
+            workspace.values.extend([cells, next_cells]);
+        }
+    }
+
+    /// This step's state of every lane in `lanes` (β_h into `new`, `H` per lane) from the
+    /// previous step's (`previous`, and [`Self::recurrent`] computed from it).
+    fn advance(
+        &mut self,
+        cx: &StepContext<'_, R>,
+        convention: Convention,
+        lanes: &[Lane],
+        previous: &[R],
+        new: &mut [R],
+    ) {
+        let Self {
+            plan,
+            h,
+            recurrent,
+            zero,
+            combined,
+            cell,
+        } = self;
+        let (h, columns) = (*h, zero.len());
+        let mask = |flag: bool| if flag { R::one() } else { R::zero() };
+        let layer_zero = cx.below.is_empty();
+        let (t, direction) = (cx.t, cx.direction);
+        let input = &row(&direction.input_products, t)[..3 * h];
+        let recurrent_row = |source: Option<usize>| match source {
+            Some(r) => &recurrent[r * columns..r * columns + 3 * h],
+            None => &zero[..3 * h],
+        };
+        match cell {
+            CellOperands::Lstm {
+                table,
+                cells,
+                next_cells,
+                unstarted,
+                preactivation,
+                tanh_cell,
+            } => {
+                lstm_step_values(
+                    input,
+                    row(&direction.recurrent_products, t),
+                    &plan.bias,
+                    row(&direction.cells, t),
+                    preactivation,
+                    tanh_cell,
+                );
+                table.fill(StepValues {
+                    input,
+                    preactivation,
+                    gates: row(&direction.gates, t),
+                    tanh_cell,
+                });
+                match cx.previous_t {
+                    Some(p) => unstarted[h..].copy_from_slice(row(&direction.cells, p)),
+                    None => unstarted[h..].fill(R::zero()),
+                }
+                next_cells.resize(lanes.len() * 2 * h, R::zero());
+                for (i, lane) in lanes.iter().enumerate() {
+                    let s = lane.members[0];
+                    let previous_cells = match lane.source {
+                        Some(r) => &cells[r * 2 * h..(r + 1) * 2 * h],
+                        None => &unstarted[..],
+                    };
+                    let relevant = mask(convention.bias_product_relevant(cx.spans[s], t));
+                    let rec = recurrent_row(lane.source);
+                    let (rel, in_span) = if layer_zero {
+                        (rec, mask(cx.spans[s].contains(t)))
+                    } else {
+                        (cx.input_product(s, Some(rec), combined), R::zero())
+                    };
+                    table.update(
+                        (rel, previous_cells),
+                        (in_span, relevant),
+                        &mut new[i * h..(i + 1) * h],
+                        &mut next_cells[i * 2 * h..(i + 1) * 2 * h],
+                    );
+                }
+                std::mem::swap(cells, next_cells);
             }
-            for j in 0..h {
-                let c = state_c[j];
-                let (tanh_beta, tanh_gamma) = R::tanh_pair(c, position.cell[j] - c);
-                state_h[j] = output_gate[j] * (tanh_beta + position.tanh_cell[j] - tanh_gamma) * half;
+            CellOperands::Gru { step, scratch } => {
+                let gru = plan.gru.as_ref().expect("a GRU direction has its plan");
+                step.fill(gru, direction, t);
+                for (i, lane) in lanes.iter().enumerate() {
+                    let s = lane.members[0];
+                    let previous_h = match lane.source {
+                        Some(r) => &previous[r * h..(r + 1) * h],
+                        None => &zero[..h],
+                    };
+                    let relevant_input = if layer_zero {
+                        if cx.spans[s].contains(t) {
+                            input
+                        } else {
+                            &zero[..3 * h]
+                        }
+                    } else {
+                        cx.input_product(s, None, combined)
+                    };
+                    let lane = GruLane {
+                        recurrent: recurrent_row(lane.source),
+                        input: relevant_input,
+                        bias_relevant: mask(convention.bias_product_relevant(cx.spans[s], t)),
+                        previous: previous_h,
+                    };
+                    gru_update(gru, step, lane, scratch, &mut new[i * h..(i + 1) * h]);
+                }
             }
         }
     }
 }
 
 simd_dispatch! {
-    /// The GRU step of spec §4 for every running span, γ taken as full − β.
-    fn gru_rows<R: Real>(
-        plan: &DirectionPlan<R>,
-        position: &Position<'_, R>,
-        rows: Rows<'_, R>,
-        beta_h: &mut [R],
+    /// An LSTM step's pre-activations z = W x + V h + b of gates i, f, g, and tanh(c_t).
+    fn lstm_step_values<R: Real>(
+        input: &[R],
+        recurrent: &[R],
+        bias: &[R],
+        cell: &[R],
+        preactivation: &mut [R],
+        tanh_cell: &mut [R],
     ) {
-        let h = position.cell.len();
-        let half = R::from_f64(0.5);
-        let mut scratch = Scratch::new(2 * h);
-        let shares = &plan.bias_shares;
-        let (r_0, rest) = shares.split_at(h);
-        let (z_0, n_0) = rest.split_at(h);
-        let candidate = &position.gates[2 * h..3 * h];
-        let mut rel_n = vec![R::zero(); h];
-        let mut irrel_n = vec![R::zero(); h];
-        for (rank, state) in beta_h.chunks_exact_mut(h).enumerate() {
-            let first = rank * rows.columns;
-            let (rec, inp) = (
-                &rows.recurrent[first..first + 3 * h],
-                &rows.input_rel[first..first + 3 * h],
-            );
-            // The r and z blocks (both logistic).
-            gate_shares(rec, inp, position, &plan.bias, 2 * h, &mut scratch);
-            let (r_beta, rest) = scratch.with_rel.split_at(h);
-            let z_beta = &rest[..h];
-            let r_gamma = &scratch.with_irrel[..h];
-            let (v_beta, w_rel) = (&rec[2 * h..], &inp[2 * h..]);
-            for j in 0..h {
-                let (v_all, b_hn) = (position.cell[j], plan.b_hn[j]);
-                rel_n[j] = w_rel[j] + r_beta[j] * v_beta[j] + r_beta[j] * b_hn + r_0[j] * v_beta[j]
-                    + plan.bias_n[j];
-                irrel_n[j] = (position.input_n[j] - w_rel[j])
-                    + r_gamma[j] * (v_all + b_hn)
-                    + (r_beta[j] + r_0[j]) * (v_all - v_beta[j])
-                    + plan.bias_n[j];
-            }
-            for (a, b) in rel_n.iter_mut().zip(irrel_n.iter_mut()) {
-                (*a, *b) = R::tanh_pair(*a, *b);
-            }
-            let relevant = rows.relevant[rank];
-            for j in 0..h {
-                let n_beta = (rel_n[j] - n_0[j] + candidate[j] - irrel_n[j]) * half;
-                let (u_beta, u_0) = (-z_beta[j], R::one() - z_0[j]);
-                state[j] = u_beta * n_beta
-                    + u_beta * n_0[j]
-                    + u_0 * n_beta
-                    + (z_beta[j] + z_0[j]) * state[j]
-                    + relevant * u_0 * n_0[j];
-            }
+        for (k, z) in preactivation.iter_mut().enumerate() {
+            *z = input[k] + recurrent[k] + bias[k];
+        }
+        for (value, &c) in tanh_cell.iter_mut().zip(cell) {
+            *value = c.tanh_act();
+        }
+    }
+}
+
+simd_dispatch! {
+    fn add_pair<R: Real>(sum: &mut [R], a: &[R], b: &[R]) {
+        for ((s, &a), &b) in sum.iter_mut().zip(a).zip(b) {
+            *s = a + b;
+        }
+    }
+}
+
+simd_dispatch! {
+    fn add_assign<R: Real>(sum: &mut [R], values: &[R]) {
+        for (s, &v) in sum.iter_mut().zip(values) {
+            *s += v;
         }
     }
 }
