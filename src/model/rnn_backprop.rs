@@ -9,7 +9,7 @@ use super::rnn::{
     processing_order,
 };
 use super::{PathGradients, PathRequest};
-use crate::numeric::{Mat, Real, dot_f64, matmul};
+use crate::numeric::{Mat, Real, dot_f64, matmul, simd_dispatch};
 
 impl<R: Real> RnnClassifier<R> {
     /// ∂/∂inputs `(T, E)` of `d_logits · logits`; when `weights` is given, the weight gradients are
@@ -271,63 +271,61 @@ impl<R: Real> RnnClassifier<R> {
         let mut carry_h = vec![R::zero(); batch * h];
         let mut carry_c = vec![R::zero(); batch * h];
         let mut step_rec = vec![R::zero(); batch * gh];
-        let one = R::one();
+        let mut next_carry = vec![R::zero(); batch * h];
+        let mut dh = vec![R::zero(); h];
+        let zeros = vec![R::zero(); h];
         let b_hh = w.b_hh.as_slice().expect("standard layout");
         for t in processing_order(len, backward).rev() {
             let previous = previous_position(t, len, backward);
-            let mut next_carry = vec![R::zero(); batch * h];
+            next_carry.fill(R::zero());
             for b in 0..batch {
                 let row = b * len + t;
-                let gate = direction.gates.row(row);
-                let dh: Vec<R> = (0..h)
-                    .map(|j| d_hidden[[row, j]] + carry_h[b * h + j])
-                    .collect();
+                let gate = row_of(&direction.gates, row);
+                for ((d, &above), &carried) in dh
+                    .iter_mut()
+                    .zip(row_of(&d_hidden, row))
+                    .zip(&carry_h[b * h..(b + 1) * h])
+                {
+                    *d = above + carried;
+                }
+                let mut d_in_row = d_in.row_mut(row);
+                let d_in_row = d_in_row.as_slice_mut().expect("standard layout");
+                let d_rec_row = &mut step_rec[b * gh..(b + 1) * gh];
                 match self.architecture().cell {
                     CellKind::Lstm => {
-                        for j in 0..h {
-                            let (i, f, g, o) =
-                                (gate[j], gate[h + j], gate[2 * h + j], gate[3 * h + j]);
-                            let c = direction.cells[[row, j]];
-                            let c_prev =
-                                previous.map_or(R::zero(), |p| direction.cells[[b * len + p, j]]);
-                            let tc = c.tanh_act();
-                            let d_o = dh[j] * tc;
-                            let dc = carry_c[b * h + j] + dh[j] * o * (one - tc * tc);
-                            carry_c[b * h + j] = dc * f;
-                            let values = [
-                                dc * g * i * (one - i),
-                                dc * c_prev * f * (one - f),
-                                dc * i * (one - g * g),
-                                d_o * o * (one - o),
-                            ];
-                            for (q, v) in values.into_iter().enumerate() {
-                                d_in[[row, q * h + j]] = v;
-                                d_rec[[row, q * h + j]] = v;
-                            }
-                        }
+                        let cell = row_of(&direction.cells, row);
+                        let previous_cell =
+                            previous.map_or(&zeros[..], |p| row_of(&direction.cells, b * len + p));
+                        lstm_step_backward(
+                            (gate, cell, previous_cell, &dh),
+                            &mut carry_c[b * h..(b + 1) * h],
+                            d_in_row,
+                        );
+                        d_rec_row.copy_from_slice(d_in_row);
                     }
                     CellKind::Gru => {
-                        for j in 0..h {
-                            let (r, z, n) = (gate[j], gate[h + j], gate[2 * h + j]);
-                            let h_prev =
-                                previous.map_or(R::zero(), |p| direction.hidden[[b * len + p, j]]);
-                            let d_n = dh[j] * (one - z) * (one - n * n);
-                            let d_z = dh[j] * (h_prev - n) * z * (one - z);
-                            let m =
-                                direction.recurrent_products[[row, 2 * h + j]] + b_hh[2 * h + j];
-                            let d_r = d_n * m * r * (one - r);
-                            next_carry[b * h + j] = dh[j] * z;
-                            d_in[[row, j]] = d_r;
-                            d_in[[row, h + j]] = d_z;
-                            d_in[[row, 2 * h + j]] = d_n;
-                            d_rec[[row, j]] = d_r;
-                            d_rec[[row, h + j]] = d_z;
-                            d_rec[[row, 2 * h + j]] = d_n * r;
-                        }
+                        let previous_hidden =
+                            previous.map_or(&zeros[..], |p| row_of(&direction.hidden, b * len + p));
+                        let recurrent = row_of(&direction.recurrent_products, row);
+                        gru_step_backward(
+                            (
+                                gate,
+                                previous_hidden,
+                                &recurrent[2 * h..],
+                                &b_hh[2 * h..],
+                                &dh,
+                            ),
+                            &mut next_carry[b * h..(b + 1) * h],
+                            d_in_row,
+                            d_rec_row,
+                        );
                     }
                 }
-                step_rec[b * gh..(b + 1) * gh]
-                    .copy_from_slice(d_rec.row(row).as_slice().expect("standard layout"));
+                d_rec
+                    .row_mut(row)
+                    .as_slice_mut()
+                    .expect("standard layout")
+                    .copy_from_slice(d_rec_row);
             }
             matmul(
                 Mat::new(&step_rec, batch, gh),
@@ -335,9 +333,75 @@ impl<R: Real> RnnClassifier<R> {
                 &mut next_carry,
                 true,
             );
-            carry_h = next_carry;
+            std::mem::swap(&mut carry_h, &mut next_carry);
         }
         (d_in, d_rec)
+    }
+}
+
+/// Row `row` of a standard-layout matrix.
+fn row_of<R>(m: &Array2<R>, row: usize) -> &[R] {
+    m.row(row).to_slice().expect("standard layout")
+}
+
+/// One LSTM position's values for BPTT: gates i, f, g, o, c_t, c_(t-1) and ∂/∂h_t.
+type LstmStepValues<'a, R> = (&'a [R], &'a [R], &'a [R], &'a [R]);
+
+simd_dispatch! {
+    /// One LSTM position of BPTT: the gradients of the four gate pre-activations into `d_gates`
+    /// (4H; the input and recurrent products get the same), ∂/∂c carried to the previous position.
+    fn lstm_step_backward<R: Real>(
+        values: LstmStepValues<'_, R>,
+        carry_c: &mut [R],
+        d_gates: &mut [R],
+    ) {
+        let (gate, cell, previous_cell, dh) = values;
+        let h = cell.len();
+        let one = R::one();
+        for j in 0..h {
+            let (i, f, g, o) = (gate[j], gate[h + j], gate[2 * h + j], gate[3 * h + j]);
+            let tc = cell[j].tanh_act();
+            let d_o = dh[j] * tc;
+            let dc = carry_c[j] + dh[j] * o * (one - tc * tc);
+            carry_c[j] = dc * f;
+            d_gates[j] = dc * g * i * (one - i);
+            d_gates[h + j] = dc * previous_cell[j] * f * (one - f);
+            d_gates[2 * h + j] = dc * i * (one - g * g);
+            d_gates[3 * h + j] = d_o * o * (one - o);
+        }
+    }
+}
+
+/// One GRU position's values for BPTT: gates r, z, n, h_(t-1), the candidate's recurrent
+/// product V_n h and b_hn, and ∂/∂h_t.
+type GruStepValues<'a, R> = (&'a [R], &'a [R], &'a [R], &'a [R], &'a [R]);
+
+simd_dispatch! {
+    /// One GRU position of BPTT: the gradients of the input products (`d_in`) and of the
+    /// recurrent products with their biases (`d_rec`, 3H each), and the direct part of ∂/∂h
+    /// carried to the previous position (into `carry`; the recurrent part is added after).
+    fn gru_step_backward<R: Real>(
+        values: GruStepValues<'_, R>,
+        carry: &mut [R],
+        d_in: &mut [R],
+        d_rec: &mut [R],
+    ) {
+        let (gate, previous_hidden, recurrent_n, b_hn, dh) = values;
+        let h = carry.len();
+        let one = R::one();
+        for j in 0..h {
+            let (r, z, n) = (gate[j], gate[h + j], gate[2 * h + j]);
+            let d_n = dh[j] * (one - z) * (one - n * n);
+            let d_z = dh[j] * (previous_hidden[j] - n) * z * (one - z);
+            let d_r = d_n * (recurrent_n[j] + b_hn[j]) * r * (one - r);
+            carry[j] = dh[j] * z;
+            d_in[j] = d_r;
+            d_in[h + j] = d_z;
+            d_in[2 * h + j] = d_n;
+            d_rec[j] = d_r;
+            d_rec[h + j] = d_z;
+            d_rec[2 * h + j] = d_n * r;
+        }
     }
 }
 
